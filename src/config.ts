@@ -1,0 +1,62 @@
+import { z } from "zod";
+
+const LOG_LEVELS = ["error", "warn", "info", "http", "verbose", "debug", "silly"] as const;
+
+const ConfigSchema = z.object({
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  host: z.string().min(1).default("0.0.0.0"),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  dataDir: z.string().min(1).default("./data"),
+  databasePoolMax: z.coerce.number().int().min(1).max(200).default(10),
+  logLevel: z.enum(LOG_LEVELS).default("info"),
+  bootstrapToken: z.string().min(32, "must be at least 32 characters").optional(),
+  publicBaseUrl: z.url().optional(),
+  maxBodyBytes: z.coerce.number().int().min(1024).default(1_048_576),
+  trustProxy: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
+});
+
+/** Validated process configuration. */
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Reads and validates the environment once; throws listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = {
+    port: env.PORT,
+    host: env.HOST,
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.DATA_DIR,
+    databasePoolMax: env.DATABASE_POOL_MAX,
+    logLevel: env.LOG_LEVEL,
+    bootstrapToken: env.SCIM_BOOTSTRAP_TOKEN || undefined,
+    publicBaseUrl: env.PUBLIC_BASE_URL || undefined,
+    maxBodyBytes: env.MAX_BODY_BYTES,
+    trustProxy: env.TRUST_PROXY,
+  };
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const names: Record<string, string> = {
+      port: "PORT",
+      host: "HOST",
+      databaseUrl: "DATABASE_URL",
+      dataDir: "DATA_DIR",
+      databasePoolMax: "DATABASE_POOL_MAX",
+      logLevel: "LOG_LEVEL",
+      bootstrapToken: "SCIM_BOOTSTRAP_TOKEN",
+      publicBaseUrl: "PUBLIC_BASE_URL",
+      maxBodyBytes: "MAX_BODY_BYTES",
+      trustProxy: "TRUST_PROXY",
+    };
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? "");
+      return `${names[key] ?? key}: ${issue.message}`;
+    });
+    throw new Error(`Invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+  return parsed.data;
+}

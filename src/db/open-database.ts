@@ -1,0 +1,72 @@
+import { mkdirSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm";
+import ClientPGLite from "knex-pglite";
+import knexFactory, { type Knex } from "knex";
+import pg from "pg";
+
+/** A query executor: the pool or an open transaction. Store functions take it first. */
+export type Db = Knex | Knex.Transaction;
+
+/** An open database with the knex handle and what it runs on. */
+export interface Database {
+  knex: Knex;
+  kind: "postgres" | "pglite";
+  close(): Promise<void>;
+}
+
+/** How to open the database: a PostgreSQL URL, a PGlite folder, or PGlite in memory. */
+export type DatabaseOptions =
+  | { databaseUrl: string; poolMax?: number }
+  | { dataDir: string }
+  | { memory: true };
+
+// int8 (bigserial ids, counts) stays a string: JavaScript numbers lose precision past 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => value);
+
+const PGLITE_OPTIONS = {
+  extensions: { pg_trgm },
+  parsers: { [pg.types.builtins.INT8]: (value: string) => value },
+};
+
+/** Opens PostgreSQL through pg when a URL is given, otherwise embedded PGlite. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if ("databaseUrl" in options) {
+    const knex = knexFactory({
+      client: "pg",
+      connection: { connectionString: options.databaseUrl, application_name: "scim-lifecycle" },
+      pool: {
+        min: 0,
+        max: options.poolMax ?? 10,
+        // A dropped server connection is discarded instead of being handed out again.
+        afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
+          conn.on("error", () => undefined);
+          done(null, conn);
+        },
+      },
+      acquireConnectionTimeout: 10_000,
+    });
+    return { knex, kind: "postgres", close: () => knex.destroy() };
+  }
+  let pglite: PGlite;
+  if ("dataDir" in options) {
+    mkdirSync(options.dataDir, { recursive: true });
+    pglite = await PGlite.create(options.dataDir, PGLITE_OPTIONS);
+  } else {
+    pglite = await PGlite.create(PGLITE_OPTIONS);
+  }
+  const knex = knexFactory({
+    client: ClientPGLite as unknown as typeof Knex.Client,
+    connection: { pglite } as Knex.StaticConnectionConfig,
+    // PGlite is one connection: transactions queue behind each other.
+    acquireConnectionTimeout: 60_000,
+  });
+  return {
+    knex,
+    kind: "pglite",
+    close: async () => {
+      await knex.destroy();
+      if (!pglite.closed) await pglite.close();
+    },
+  };
+}
