@@ -8,6 +8,7 @@ export const ERROR_CATALOGUE = {
   "scim.no_target": { status: 400, scimType: "noTarget" },
   "scim.mutability": { status: 400, scimType: "mutability" },
   "scim.invalid_version": { status: 400, scimType: "invalidVers" },
+  "scim.invalid_cursor": { status: 400, scimType: "invalidCursor" },
   "scim.uniqueness": { status: 409, scimType: "uniqueness" },
   "scim.not_found": { status: 404, scimType: undefined },
   "scim.version_mismatch": { status: 412, scimType: undefined },

@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
+import { lockDataDir } from "./data-dir-lock.ts";
 import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm";
 import ClientPGLite from "knex-pglite";
 import knexFactory, { type Knex } from "knex";
@@ -49,8 +50,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     return { knex, kind: "postgres", close: () => knex.destroy() };
   }
   let pglite: PGlite;
+  let unlock = () => {};
   if ("dataDir" in options) {
     mkdirSync(options.dataDir, { recursive: true });
+    unlock = lockDataDir(options.dataDir);
     pglite = await PGlite.create(options.dataDir, PGLITE_OPTIONS);
   } else {
     pglite = await PGlite.create(PGLITE_OPTIONS);
@@ -67,6 +70,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     close: async () => {
       await knex.destroy();
       if (!pglite.closed) await pglite.close();
+      unlock();
     },
   };
 }

@@ -43,14 +43,23 @@ function toDefinition(described: DescribedAttribute): AttributeDefinition {
     returned: described.returned ?? "default",
     uniqueness: described.uniqueness ?? "none",
   };
-  if (described.canonicalValues) definition.canonicalValues = described.canonicalValues;
-  if (described.referenceTypes) definition.referenceTypes = described.referenceTypes;
-  if (described.subAttributes) definition.subAttributes = described.subAttributes.map(toDefinition);
+  if (described.canonicalValues)
+    definition.canonicalValues = described.canonicalValues;
+  if (described.referenceTypes)
+    definition.referenceTypes = described.referenceTypes;
+  if (described.subAttributes)
+    definition.subAttributes = described.subAttributes.map(toDefinition);
   return definition;
 }
 
-function describe(schema: { definition: { describe(): unknown } }): SchemaDefinition {
-  const described = schema.definition.describe() as {
+function describe(schema: {
+  definition: { describe(): unknown };
+}): SchemaDefinition {
+  // describe() returns Attribute instances whose settings live in `config`; their toJSON() gives the
+  // RFC 7643 shape (multiValued, caseExact, returned…) that toDefinition reads.
+  const described = JSON.parse(
+    JSON.stringify(schema.definition.describe()),
+  ) as {
     id: string;
     name: string;
     attributes: DescribedAttribute[];
@@ -70,7 +79,9 @@ let declared = false;
  */
 export function declareScimResources(): void {
   if (declared) return;
-  SCIMMY.Resources.declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false));
+  SCIMMY.Resources.declare(
+    SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false),
+  );
   SCIMMY.Resources.declare(SCIMMY.Resources.Group);
   declared = true;
 }
@@ -79,7 +90,10 @@ export function declareScimResources(): void {
  * The schemas our storage, filters and PATCH engine work from, read from the same scimmy
  * definitions that /Schemas publishes, so what we advertise and what we do cannot drift apart.
  */
-export function buildResourceSchemas(): { user: ResourceSchema; group: ResourceSchema } {
+export function buildResourceSchemas(): {
+  user: ResourceSchema;
+  group: ResourceSchema;
+} {
   const user = describe(SCIMMY.Schemas.User);
   const enterprise = describe(SCIMMY.Schemas.EnterpriseUser);
   const group = describe(SCIMMY.Schemas.Group);

@@ -1,0 +1,220 @@
+import type { Db } from "../db/open-database.ts";
+import { parseFilter } from "../domain/scim-filter.ts";
+import type { ResourceSchema } from "../domain/scim-schema.ts";
+import type { Principal } from "../domain/scopes.ts";
+import { AppError } from "../errors.ts";
+import { toAppError } from "../services/domain-errors.ts";
+import { listGroupsOfMembers, listMembersOfGroups } from "../store/group-members-store.ts";
+import { findGroupById, type GroupRow } from "../store/groups-store.ts";
+import {
+  countResourceRows,
+  listResourceRows,
+  type SqlCondition,
+} from "../store/resource-list-store.ts";
+import { compileFilter, compileSortBy } from "../store/scim-filter-sql.ts";
+import { findUserById, type UserRow } from "../store/users-store.ts";
+import { formatGroup, formatUser, type FormattableRow } from "./format-resources.ts";
+import { decodeCursor, encodeCursor, type ListRequest } from "./list-request.ts";
+import { parseAttributeList, projectResource, selects } from "./project-attributes.ts";
+import { URN } from "./schemas.ts";
+
+/** Which attributes to return (RFC 7644 §3.4.2.5). */
+export interface Projection {
+  attributes?: string;
+  excludedAttributes?: string;
+}
+
+/** A SCIM ListResponse body. */
+export interface ListResponseBody {
+  schemas: [typeof URN.listResponse];
+  totalResults: number;
+  itemsPerPage: number;
+  startIndex?: number;
+  nextCursor?: string;
+  Resources: Record<string, unknown>[];
+}
+
+type Kind = "User" | "Group";
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const map = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = map.get(k);
+    if (list) list.push(item);
+    else map.set(k, [item]);
+  }
+  return map;
+}
+
+/** Read paths for Users and Groups: filter, sort and page in SQL, format without scimmy. */
+export function createResourceReader(deps: {
+  db: Db;
+  schemas: { user: ResourceSchema; group: ResourceSchema };
+}) {
+  const { db, schemas } = deps;
+  const targets = {
+    User: { schema: schemas.user, table: "users" as const, alias: "u" },
+    Group: { schema: schemas.group, table: "groups" as const, alias: "g" },
+  };
+
+  function compileWhere(kind: Kind, filter: string | undefined): SqlCondition | undefined {
+    if (filter === undefined) return undefined;
+    try {
+      return compileFilter(parseFilter(filter), targets[kind]);
+    } catch (error) {
+      throw toAppError(error);
+    }
+  }
+
+  function selections(kind: Kind, projection: Projection) {
+    const schema = targets[kind].schema;
+    const include = parseAttributeList(schema, projection.attributes, "attributes");
+    const exclude = include
+      ? undefined
+      : parseAttributeList(schema, projection.excludedAttributes, "excludedAttributes");
+    const wants = (name: string) =>
+      include ? selects(include, schema.core.id, name) : !selects(exclude, schema.core.id, name);
+    return { schema, include, exclude, wants };
+  }
+
+  async function format(
+    kind: Kind,
+    tenantId: string,
+    rows: FormattableRow[],
+    baseUrl: string,
+    projection: Projection,
+  ): Promise<Record<string, unknown>[]> {
+    const { schema, include, exclude, wants } = selections(kind, projection);
+    const ids = rows.map((r) => r.id);
+    if (kind === "User") {
+      const groups = wants("groups") ? await listGroupsOfMembers(db, tenantId, ids) : [];
+      const byUser = groupBy(groups, (g) => g.member_id);
+      return rows.map((row) =>
+        projectResource(formatUser(row, baseUrl, byUser.get(row.id)), schema, include, exclude),
+      );
+    }
+    // excludedAttributes=members never reads the member table (Entra's group lookups).
+    const loadMembers = wants("members");
+    const members = loadMembers ? await listMembersOfGroups(db, tenantId, ids) : [];
+    const byGroup = groupBy(members, (m) => m.group_id);
+    return rows.map((row) =>
+      projectResource(
+        formatGroup(row, baseUrl, loadMembers ? (byGroup.get(row.id) ?? []) : undefined),
+        schema,
+        include,
+        exclude,
+      ),
+    );
+  }
+
+  async function get(
+    kind: Kind,
+    principal: Principal,
+    id: string,
+    baseUrl: string,
+    projection: Projection,
+  ): Promise<{ body: Record<string, unknown>; version: number }> {
+    selections(kind, projection); // validate before touching the database
+    const row =
+      kind === "User"
+        ? await findUserById(db, principal.tenantId, id)
+        : await findGroupById(db, principal.tenantId, id);
+    if (!row) throw new AppError("scim.not_found", `${kind} ${id} not found`);
+    const [body] = await format(kind, principal.tenantId, [row], baseUrl, projection);
+    return { body: body!, version: row.version };
+  }
+
+  async function list(
+    kind: Kind,
+    principal: Principal,
+    request: ListRequest,
+    baseUrl: string,
+  ): Promise<ListResponseBody> {
+    const { table } = targets[kind];
+    const tenantId = principal.tenantId;
+    const where = compileWhere(kind, request.filter);
+    const sortSql = request.sortBy ? compileSortByOrThrow(kind, request.sortBy) : undefined;
+    selections(kind, request);
+    if (request.cursor !== undefined) {
+      if (sortSql) {
+        throw new AppError("scim.invalid_value", "cursor paging returns resources in a fixed order; drop sortBy");
+      }
+      const afterSeq = decodeCursor(request.cursor);
+      const rows = await listResourceRows<UserRow | GroupRow>(db, table, tenantId, {
+        where,
+        offset: 0,
+        limit: request.count + 1,
+        ...(afterSeq !== undefined ? { afterSeq } : {}),
+      });
+      const page = rows.slice(0, request.count);
+      const total = await countResourceRows(db, table, tenantId, where);
+      const body: ListResponseBody = {
+        schemas: [URN.listResponse],
+        totalResults: total,
+        itemsPerPage: page.length,
+        Resources: await format(kind, tenantId, page, baseUrl, request),
+      };
+      if (rows.length > request.count && page.length > 0) {
+        body.nextCursor = encodeCursor(page[page.length - 1]!.seq);
+      }
+      return body;
+    }
+    const rows =
+      request.count === 0
+        ? []
+        : await listResourceRows<UserRow | GroupRow>(db, table, tenantId, {
+            where,
+            ...(sortSql ? { sortSql } : {}),
+            descending: request.descending,
+            offset: request.startIndex - 1,
+            limit: request.count,
+          });
+    // A short first page already tells the total: saves a count on IdP lookups by userName.
+    const total =
+      request.startIndex === 1 && rows.length < request.count
+        ? rows.length
+        : await countResourceRows(db, table, tenantId, where);
+    return {
+      schemas: [URN.listResponse],
+      totalResults: total,
+      itemsPerPage: rows.length,
+      startIndex: request.startIndex,
+      Resources: await format(kind, tenantId, rows, baseUrl, request),
+    };
+  }
+
+  function compileSortByOrThrow(kind: Kind, sortBy: string): string {
+    try {
+      return compileSortBy(sortBy, targets[kind]);
+    } catch (error) {
+      const mapped = toAppError(error);
+      if (mapped instanceof AppError && mapped.code === "scim.invalid_filter") {
+        throw new AppError("scim.invalid_value", `sortBy: ${mapped.message}`);
+      }
+      throw mapped;
+    }
+  }
+
+  return {
+    getUser: (p: Principal, id: string, baseUrl: string, projection: Projection) =>
+      get("User", p, id, baseUrl, projection),
+    getGroup: (p: Principal, id: string, baseUrl: string, projection: Projection) =>
+      get("Group", p, id, baseUrl, projection),
+    listUsers: (p: Principal, request: ListRequest, baseUrl: string) =>
+      list("User", p, request, baseUrl),
+    listGroups: (p: Principal, request: ListRequest, baseUrl: string) =>
+      list("Group", p, request, baseUrl),
+    /** Formats rows a service just wrote, for the response body. */
+    formatWritten: async (
+      kind: Kind,
+      p: Principal,
+      row: FormattableRow,
+      baseUrl: string,
+      projection: Projection,
+    ) => (await format(kind, p.tenantId, [row], baseUrl, projection))[0]!,
+  };
+}
+
+/** The reader's interface. */
+export type ResourceReader = ReturnType<typeof createResourceReader>;

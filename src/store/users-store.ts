@@ -1,0 +1,117 @@
+import type { Db } from "../db/open-database.ts";
+import type { StoredResource } from "../domain/stored-resource.ts";
+
+/** A users row. */
+export interface UserRow {
+  tenant_id: string;
+  id: string;
+  seq: string;
+  user_name: string;
+  external_id: string | null;
+  display_name: string | null;
+  active: boolean;
+  resource: StoredResource;
+  emails_search: string;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The indexed columns copied out of a stored resource. */
+export interface UserColumns {
+  user_name: string;
+  external_id: string | null;
+  display_name: string | null;
+  active: boolean;
+  emails_search: string;
+}
+
+/** Copies the columns that filters and uniqueness use out of the resource. */
+export function userColumnsOf(resource: StoredResource): UserColumns {
+  const emails = Array.isArray(resource.emails) ? (resource.emails as { value?: unknown }[]) : [];
+  return {
+    user_name: String(resource.userName),
+    external_id: typeof resource.externalId === "string" ? resource.externalId : null,
+    display_name: typeof resource.displayName === "string" ? resource.displayName : null,
+    active: resource.active !== false,
+    // Newline-joined so the trigram index serves `emails.value co "x"`; the exact check follows.
+    emails_search: emails
+      .map((e) => (typeof e.value === "string" ? e.value.toLowerCase() : ""))
+      .filter(Boolean)
+      .join("\n"),
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True when the text is a UUID (ids that are not cannot exist, so skip the query). */
+export function isUuid(text: string): boolean {
+  return UUID.test(text);
+}
+
+/** Finds a user by id; `forUpdate` locks the row for the rest of the transaction. */
+export async function findUserById(
+  db: Db,
+  tenantId: string,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<UserRow | undefined> {
+  if (!isUuid(id)) return undefined;
+  const query = db<UserRow>("users").where({ tenant_id: tenantId, id }).first();
+  if (options.forUpdate) query.forUpdate();
+  return query;
+}
+
+/** Inserts a user row. */
+export async function insertUser(
+  db: Db,
+  row: Omit<UserRow, "seq" | "emails_search" | "user_name" | "external_id" | "display_name" | "active">,
+): Promise<void> {
+  await db("users").insert({
+    ...row,
+    ...userColumnsOf(row.resource),
+    resource: JSON.stringify(row.resource),
+  });
+}
+
+/** Rewrites a user's resource and bumps its version. */
+export async function updateUserById(
+  db: Db,
+  tenantId: string,
+  id: string,
+  change: { resource: StoredResource; version: number; updated_at: Date },
+): Promise<void> {
+  await db("users")
+    .where({ tenant_id: tenantId, id })
+    .update({
+      ...userColumnsOf(change.resource),
+      resource: JSON.stringify(change.resource),
+      version: change.version,
+      updated_at: change.updated_at,
+    });
+}
+
+/** Deletes a user; returns false when there was none. */
+export async function deleteUserById(db: Db, tenantId: string, id: string): Promise<boolean> {
+  if (!isUuid(id)) return false;
+  return (await db("users").where({ tenant_id: tenantId, id }).delete()) > 0;
+}
+
+/** Ids of users in this tenant among the given ids (lower-case uuids). */
+export async function findExistingUserIds(
+  db: Db,
+  tenantId: string,
+  ids: string[],
+  options: { lock?: boolean } = {},
+): Promise<Set<string>> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return new Set();
+  const query = db("users")
+    .where({ tenant_id: tenantId })
+    .whereIn("id", valid)
+    .select<{ id: string }[]>("id");
+  // KEY SHARE keeps a concurrent delete from removing the user before our member row commits.
+  if (options.lock) query.forKeyShare();
+  const rows = await query;
+  return new Set(rows.map((r) => r.id));
+}
