@@ -163,64 +163,66 @@ function compare(
     return false;
   }
   if (expected === null) return op === "ne";
-  const order = orderOf(definition, actual, expected);
-  if (order === undefined) return op === "ne";
+  const ordered = orderOf(definition, actual, expected);
+  if (ordered === undefined) return op === "ne";
+  const { cmp, text } = ordered;
   switch (op) {
     case "eq":
-      return order.cmp === 0;
+      return cmp === 0;
     case "ne":
-      return order.cmp !== 0;
+      return cmp !== 0;
     case "gt":
-      return order.cmp > 0;
+      return cmp > 0;
     case "ge":
-      return order.cmp >= 0;
+      return cmp >= 0;
     case "lt":
-      return order.cmp < 0;
+      return cmp < 0;
     case "le":
-      return order.cmp <= 0;
+      return cmp <= 0;
     case "co":
-      return order.left !== undefined && order.left.includes(order.right ?? "");
+      return text !== undefined && text.actual.includes(text.expected);
     case "sw":
-      return (
-        order.left !== undefined && order.left.startsWith(order.right ?? "")
-      );
+      return text !== undefined && text.actual.startsWith(text.expected);
     case "ew":
-      return order.left !== undefined && order.left.endsWith(order.right ?? "");
+      return text !== undefined && text.actual.endsWith(text.expected);
   }
 }
 
 interface Ordered {
+  /** Sign of actual minus expected. */
   cmp: number;
-  /** Both sides as comparable text, for the substring operators. */
-  left?: string;
-  right?: string;
+  /** Both sides case-folded per caseExact, for the substring operators; strings only. */
+  text?: { actual: string; expected: string };
 }
 
-/** Compares two values by the attribute's type; undefined when they are of unrelated types. */
+/** Compares two values by the attribute's type; undefined when their types are unrelated. */
 function orderOf(
   definition: AttributeDefinition | undefined,
   actual: unknown,
   expected: Exclude<FilterValue, null>,
 ): Ordered | undefined {
   if (typeof actual === "boolean" || typeof expected === "boolean") {
-    return typeof actual === typeof expected
-      ? { cmp: actual === expected ? 0 : 1 }
-      : undefined;
+    if (typeof actual !== typeof expected) return undefined;
+    return { cmp: actual === expected ? 0 : 1 };
   }
   if (typeof actual === "number" || typeof expected === "number") {
-    return typeof actual === "number" && typeof expected === "number"
-      ? { cmp: Math.sign(actual - expected) }
-      : undefined;
+    if (typeof actual !== "number" || typeof expected !== "number")
+      return undefined;
+    return { cmp: Math.sign(actual - expected) };
   }
   if (typeof actual !== "string") return undefined;
   if (definition?.type === "dateTime") {
     const left = Date.parse(actual);
     const right = Date.parse(expected);
-    if (!Number.isNaN(left) && !Number.isNaN(right))
+    if (!Number.isNaN(left) && !Number.isNaN(right)) {
       return { cmp: Math.sign(left - right) };
+    }
   }
   const caseExact = definition?.caseExact ?? false;
   const left = caseExact ? actual : actual.toLowerCase();
   const right = caseExact ? expected : expected.toLowerCase();
-  return { cmp: left < right ? -1 : left > right ? 1 : 0, left, right };
+  return {
+    cmp: left < right ? -1 : left > right ? 1 : 0,
+    text: { actual: left, expected: right },
+  };
 }

@@ -47,6 +47,7 @@ const OPERATORS: ReadonlySet<string> = new Set([
 // RFC 7644 §3.4.2.2 ATTRNAME is ALPHA *(nameChar); `$ref` is a real sub-attribute name, so `$` is allowed.
 const ATTR_NAME = /^[A-Za-z$][A-Za-z0-9_$-]*$/;
 const WORD_CHAR = /[A-Za-z0-9_$:.-]/;
+const BARE_VALUE = /[^\s()\[\]"]+/y;
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const DELIMITER = /[\s()[\]]/;
 const SIMPLE_ESCAPES = new Map([
@@ -354,24 +355,26 @@ class Parser {
     if (this.peek() === '"') {
       value = this.readString();
     } else {
-      NUMBER.lastIndex = start;
-      const number = NUMBER.exec(this.text);
-      if (number) {
-        this.pos += number[0].length;
-        value = Number(number[0]);
-      } else {
-        const word = this.readWord().toLowerCase();
-        if (word === "true" || word === "false") value = word === "true";
-        else if (word === "null") value = null;
-        else {
-          this.pos = start;
-          throw new FilterSyntaxError(
-            `Expected a value after "${op}" at position ${start} (a "quoted string", number, ` +
-              `true, false or null), found ${this.describe(start)}`,
-            start,
-          );
-        }
+      // Bare tokens: numbers and true/false/null per RFC 7644; anything else is read as a string.
+      // RFC 7644 wants strings quoted, but Microsoft's SCIM validator sends `userName sw O` and
+      // unquoted dates, so an unquoted token is accepted as the string it spells.
+      BARE_VALUE.lastIndex = start;
+      const bare = BARE_VALUE.exec(this.text)?.[0] ?? "";
+      if (bare === "" || bare.startsWith("(") || bare.startsWith("[")) {
+        throw new FilterSyntaxError(
+          `Expected a value after "${op}" at position ${start} (a "quoted string", number, ` +
+            `true, false or null), found ${this.describe(start)}`,
+          start,
+        );
       }
+      this.pos += bare.length;
+      const lower = bare.toLowerCase();
+      NUMBER.lastIndex = 0;
+      const number = NUMBER.exec(bare);
+      if (number && number[0].length === bare.length) value = Number(bare);
+      else if (lower === "true" || lower === "false") value = lower === "true";
+      else if (lower === "null") value = null;
+      else value = bare;
     }
     if (!this.atEnd() && !DELIMITER.test(this.peek())) {
       throw new FilterSyntaxError(

@@ -15,7 +15,9 @@ export function parseAttributeList(
   if (text === undefined || text.trim() === "") return undefined;
   const selection: Selection = new Map();
   for (const raw of text.split(",")) {
-    const path = raw.trim();
+    // Microsoft's validator sends `attributes=emails[type eq "work"]`; the filter selects no less
+    // than the attribute, so it is read as `emails`.
+    const path = raw.trim().replace(/\[.*\]$/, "");
     if (!path) continue;
     if (path.toLowerCase() === "schemas") continue;
     const resolved = resolveAttributePath(schema, path);

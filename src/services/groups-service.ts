@@ -45,6 +45,10 @@ function hasKey(body: unknown, name: string): boolean {
   return Object.keys(body).some((k) => k.toLowerCase() === name.toLowerCase());
 }
 
+function ignoredNote(ignored: string[]): { notes?: Record<string, unknown> } {
+  return ignored.length > 0 ? { notes: { ignoredMembers: ignored.slice(0, 100) } } : {};
+}
+
 function notFound(id: string): AppError {
   return new AppError("scim.not_found", `Group ${id} not found`);
 }
@@ -53,21 +57,27 @@ function notFound(id: string): AppError {
 export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: ResourceSchema }) {
   const { knex, clock, schema } = deps;
 
-  /** Checks every referenced member exists in this tenant and locks users against deletion. */
+  /**
+   * Resolves member references to users or groups of this tenant, locking users against deletion.
+   * References to nothing in this tenant are ignored and reported in the audit entry: storing them
+   * would leave dangling members, and IdPs retry a rejected membership change forever.
+   */
   async function resolveMembers(
     trx: Knex.Transaction,
     tenantId: string,
     groupId: string,
     refs: MemberRef[],
+    ignored: string[],
   ): Promise<ResolvedMember[]> {
     const ids = [...new Set(refs.map((r) => r.value.toLowerCase()))];
     if (ids.length === 0) return [];
-    const wantsGroup = new Set(refs.filter((r) => r.type === "Group").map((r) => r.value.toLowerCase()));
+    const wantsGroup = new Set(
+      refs.filter((r) => r.type === "Group").map((r) => r.value.toLowerCase()),
+    );
     const users = await findExistingUserIds(trx, tenantId, ids, { lock: true });
     const groupCandidates = ids.filter((id) => !users.has(id) || wantsGroup.has(id));
     const groups = await findExistingGroupIds(trx, tenantId, groupCandidates);
     const resolved: ResolvedMember[] = [];
-    const missing: string[] = [];
     for (const id of ids) {
       if (id === groupId) {
         throw new AppError("scim.invalid_value", "a group cannot be a member of itself");
@@ -75,14 +85,7 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
       if (wantsGroup.has(id) && groups.has(id)) resolved.push({ id, type: "Group" });
       else if (users.has(id)) resolved.push({ id, type: "User" });
       else if (groups.has(id)) resolved.push({ id, type: "Group" });
-      else missing.push(id);
-    }
-    if (missing.length > 0) {
-      const shown = missing.slice(0, 5).join(", ");
-      throw new AppError(
-        "scim.invalid_value",
-        `members must reference existing Users or Groups; not found: ${shown}${missing.length > 5 ? ` and ${missing.length - 5} more` : ""}`,
-      );
+      else ignored.push(id);
     }
     return resolved;
   }
@@ -93,11 +96,12 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
     groupId: string,
     changes: MemberChanges,
     at: Date,
+    ignored: string[],
   ): Promise<{ added: GroupMemberRow[]; removed: GroupMemberRow[] }> {
     const added: GroupMemberRow[] = [];
     const removed: GroupMemberRow[] = [];
     if (changes.replaceAll) {
-      const wanted = await resolveMembers(trx, tenantId, groupId, changes.replaceAll);
+      const wanted = await resolveMembers(trx, tenantId, groupId, changes.replaceAll, ignored);
       const wantedIds = new Set(wanted.map((m) => m.id));
       const current = await deleteAllGroupMembers(trx, tenantId, groupId);
       // Put back the ones that stay; only real departures become events.
@@ -132,7 +136,7 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
       );
     }
     if (changes.add.length > 0) {
-      const wanted = await resolveMembers(trx, tenantId, groupId, changes.add);
+      const wanted = await resolveMembers(trx, tenantId, groupId, changes.add, ignored);
       added.push(...(await insertGroupMembers(trx, tenantId, groupId, wanted, at)));
     }
     return { added, removed };
@@ -174,8 +178,9 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
     auditKey: string,
   ): Promise<GroupRecord> {
     const at = clock.now();
+    const ignored: string[] = [];
     const { added, removed } = memberChanges
-      ? await applyMemberChanges(trx, row.tenant_id, row.id, memberChanges, at)
+      ? await applyMemberChanges(trx, row.tenant_id, row.id, memberChanges, at, ignored)
       : { added: [], removed: [] };
     const resourceChanged = changedAttributes(row.resource, next).length > 0;
     const changed = resourceChanged || added.length > 0 || removed.length > 0;
@@ -194,7 +199,14 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
       });
     }
     events.push(...memberEvents(row.id, next.displayName, version, added, removed));
-    await recordChange(trx, ctx, { auditKey, resourceType: "Group", resourceId: row.id, at, events });
+    await recordChange(trx, ctx, {
+      auditKey,
+      resourceType: "Group",
+      resourceId: row.id,
+      at,
+      events,
+      ...ignoredNote(ignored),
+    });
     return changed ? { ...row, display_name: String(next.displayName), resource: next, version, updated_at: at } : row;
   }
 
@@ -206,7 +218,8 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
         const tenantId = ctx.principal.tenantId;
         const at = clock.now();
         const id = randomUUID();
-        const resolved = await resolveMembers(trx, tenantId, id, members ?? []);
+        const ignored: string[] = [];
+        const resolved = await resolveMembers(trx, tenantId, id, members ?? [], ignored);
         const record: GroupRecord = {
           tenant_id: tenantId,
           id,
@@ -229,7 +242,14 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
           },
           ...memberEvents(id, resource.displayName, 1, added, []),
         ];
-        await recordChange(trx, ctx, { auditKey: "scim.group.created", resourceType: "Group", resourceId: id, at, events });
+        await recordChange(trx, ctx, {
+          auditKey: "scim.group.created",
+          resourceType: "Group",
+          resourceId: id,
+          at,
+          events,
+          ...ignoredNote(ignored),
+        });
         return record;
       });
     },

@@ -38,6 +38,8 @@ export async function recordChange(
     resourceId: string;
     at: Date;
     events: ChangeEvent[];
+    /** Anything else an auditor should see, e.g. member references that were ignored. */
+    notes?: Record<string, unknown>;
   },
 ): Promise<void> {
   const auditId = await insertAuditEntry(trx, {
@@ -53,6 +55,7 @@ export async function recordChange(
       path: ctx.path,
       body: maskSecrets(ctx.body),
       events: countByType(change.events),
+      ...change.notes,
     },
   });
   for (let i = 0; i < change.events.length; i += EVENT_CHUNK) {

@@ -35,7 +35,7 @@ describe("SCIM Users", () => {
       .set("Content-Type", "application/scim+json")
       .send(JSON.stringify({ schemas: [USER], userName: "ada@example.com", name: { givenName: "Ada" } }));
     assert.equal(res.status, 201);
-    assert.match(res.headers["content-type"], /application\/scim\+json/);
+    assert.match(String(res.headers["content-type"]), /application\/scim\+json/);
     assert.equal(res.headers.location, `${res.body.meta.location}`);
     assert.match(String(res.headers.location), new RegExp(`/scim/v2/Users/${res.body.id}$`));
     assert.equal(res.headers.etag, 'W/"1"');

@@ -95,20 +95,17 @@ describe("parseFilter", () => {
   });
 
   it("parses value paths with a filter relative to the attribute", () => {
-    assert.deepEqual(
-      parseFilter('emails[type eq "work" and value co "@x"]'),
-      {
-        kind: "valuePath",
-        path: "emails",
-        filter: {
-          kind: "and",
-          terms: [
-            { kind: "compare", path: "type", op: "eq", value: "work" },
-            { kind: "compare", path: "value", op: "co", value: "@x" },
-          ],
-        },
+    assert.deepEqual(parseFilter('emails[type eq "work" and value co "@x"]'), {
+      kind: "valuePath",
+      path: "emails",
+      filter: {
+        kind: "and",
+        terms: [
+          { kind: "compare", path: "type", op: "eq", value: "work" },
+          { kind: "compare", path: "value", op: "co", value: "@x" },
+        ],
       },
-    );
+    });
     assert.deepEqual(
       parseFilter('userType eq "Employee" and emails[not (type eq "work")]'),
       {
@@ -191,7 +188,7 @@ describe("parseFilter", () => {
       ["userName eq", /Expected a value after "eq" at position 11/, 11],
       ["userName", /Expected an operator after "userName"/, 8],
       ['userName zz "x"', /Unknown operator "zz" at position 9/, 9],
-      ["userName eq john", /Expected a value .* found "john"/, 12],
+      ["userName eq (", /Expected a value .* found "\("/, 12],
       ['(userName eq "x"', /Expected "\)" to close the "\(" at position 0/],
       ['userName eq "x")', /Expected the end of the filter at position 15/],
       ['emails[type eq "work"', /Expected "]" to close the "\[" at position 6/],
@@ -201,7 +198,7 @@ describe("parseFilter", () => {
       ["emails[]", /Empty filter in "emails\[\]"/],
       ['userName eq "x" garbage', /found "garbage"/],
       ['userName eq "x" and', /Expected an attribute name .* end of the input/],
-      ["userName eq 12abc", /right after the value/],
+      ['userName eq 12"abc"', /right after the value/],
       ['userName eq "open', /Unterminated string starting at position 12/, 12],
       [String.raw`userName eq "\q"`, /Invalid escape sequence/, 13],
       ["not userName pr", /Expected "\(" after "not"/],
@@ -209,6 +206,17 @@ describe("parseFilter", () => {
       ['foo:bar eq "x"', /schema prefix must be a URN/],
       ['"x" eq userName', /Expected an attribute name at position 0/, 0],
     ];
+    it("reads unquoted tokens as strings, as Microsoft's validator sends them", () => {
+      assert.deepEqual(parseFilter("userName sw O"), { kind: "compare", path: "userName", op: "sw", value: "O" });
+      assert.deepEqual(parseFilter("meta.created gt 2015-10-10T14:38:21.8617979-07:00"), {
+        kind: "compare",
+        path: "meta.created",
+        op: "gt",
+        value: "2015-10-10T14:38:21.8617979-07:00",
+      });
+      assert.deepEqual(parseFilter("userName eq 12abc"), { kind: "compare", path: "userName", op: "eq", value: "12abc" });
+      assert.deepEqual(parseFilter("title eq 12"), { kind: "compare", path: "title", op: "eq", value: 12 });
+    });
     for (const [filter, message, position] of cases) {
       it(`rejects ${JSON.stringify(filter)}`, () => {
         assertSyntaxError(() => parseFilter(filter), message, position);
@@ -321,7 +329,7 @@ describe("parsePatchPath", () => {
     ["", /empty/],
     ['emails[type eq "work"', /Expected "]"/],
     ['emails[type eq "work"].', /Expected a sub-attribute name/],
-    ['emails[type eq "work"].value.display', /Expected the end of the path/],
+    ['emails[type eq "work"].value.display', /Expected a sub-attribute name/],
     ['emails[type eq "work"] x', /Expected the end of the path/],
     ["emails.value.x", /not an attribute path/],
     ["userName eq", /Expected the end of the path/],
