@@ -8,7 +8,17 @@ const layer = (patterns, message) => ({
 });
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "data/", "coverage/", "bin/"] },
+  {
+    ignores: [
+      "node_modules/",
+      "dist/",
+      "data/",
+      "coverage/",
+      "bin/",
+      "scripts/",
+      "eslint.config.js",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -46,9 +46,13 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(
     `CREATE UNIQUE INDEX users__tenant_id_lower_user_name ON users (tenant_id, lower(user_name))`,
   );
-  await knex.raw(`CREATE INDEX users__tenant_id_external_id ON users (tenant_id, external_id)`);
+  await knex.raw(
+    `CREATE INDEX users__tenant_id_external_id ON users (tenant_id, external_id)`,
+  );
   await knex.raw(`CREATE INDEX users__tenant_id_seq ON users (tenant_id, seq)`);
-  await knex.raw(`CREATE INDEX users__tenant_id_updated_at ON users (tenant_id, updated_at)`);
+  await knex.raw(
+    `CREATE INDEX users__tenant_id_updated_at ON users (tenant_id, updated_at)`,
+  );
   await knex.raw(
     `CREATE INDEX users__emails_search ON users USING gin (emails_search gin_trgm_ops)`,
   );
@@ -69,8 +73,12 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(
     `CREATE INDEX groups__tenant_id_lower_display_name ON groups (tenant_id, lower(display_name))`,
   );
-  await knex.raw(`CREATE INDEX groups__tenant_id_external_id ON groups (tenant_id, external_id)`);
-  await knex.raw(`CREATE INDEX groups__tenant_id_seq ON groups (tenant_id, seq)`);
+  await knex.raw(
+    `CREATE INDEX groups__tenant_id_external_id ON groups (tenant_id, external_id)`,
+  );
+  await knex.raw(
+    `CREATE INDEX groups__tenant_id_seq ON groups (tenant_id, seq)`,
+  );
 
   // A member is a user or a group; the service keeps the reference valid.
   await knex.raw(`

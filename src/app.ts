@@ -1,4 +1,8 @@
-import express, { type NextFunction, type Request, type Response } from "express";
+import express, {
+  type NextFunction,
+  type Request,
+  type Response,
+} from "express";
 import type { Knex } from "knex";
 import type { Clock } from "./clock.ts";
 import { listPendingMigrations } from "./db/migrate.ts";
@@ -22,13 +26,23 @@ export interface AppDeps {
 }
 
 /** Builds the services (the composition root for everything but the HTTP listener). */
-export function createServices(deps: Pick<AppDeps, "knex" | "clock" | "logger">) {
+export function createServices(
+  deps: Pick<AppDeps, "knex" | "clock" | "logger">,
+) {
   const schemas = buildResourceSchemas();
   return {
     schemas,
     tokens: createTokensService(deps),
-    users: createUsersService({ knex: deps.knex, clock: deps.clock, schema: schemas.user }),
-    groups: createGroupsService({ knex: deps.knex, clock: deps.clock, schema: schemas.group }),
+    users: createUsersService({
+      knex: deps.knex,
+      clock: deps.clock,
+      schema: schemas.user,
+    }),
+    groups: createGroupsService({
+      knex: deps.knex,
+      clock: deps.clock,
+      schema: schemas.group,
+    }),
   };
 }
 
@@ -36,7 +50,10 @@ export function createServices(deps: Pick<AppDeps, "knex" | "clock" | "logger">)
 export type Services = ReturnType<typeof createServices>;
 
 /** Builds the express app (no listen). */
-export function createApp(deps: AppDeps): { app: express.Express; services: Services } {
+export function createApp(deps: AppDeps): {
+  app: express.Express;
+  services: Services;
+} {
   const services = createServices(deps);
   const app = express();
   app.disable("x-powered-by");
@@ -76,11 +93,18 @@ export function createApp(deps: AppDeps): { app: express.Express; services: Serv
   );
 
   app.use((_req, res) => {
-    res.status(404).json({ error: "not found", hint: `the SCIM API is under ${SCIM_BASE_PATH}` });
+    res.status(404).json({
+      error: "not found",
+      hint: `the SCIM API is under ${SCIM_BASE_PATH}`,
+    });
   });
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const { status, body } = toScimError(error, deps.logger, { requestId: req.requestId });
-    if (!res.headersSent) res.status(status).json(body);
-  });
+  app.use(
+    (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+      const { status, body } = toScimError(error, deps.logger, {
+        requestId: req.requestId,
+      });
+      if (!res.headersSent) res.status(status).json(body);
+    },
+  );
   return { app, services };
 }

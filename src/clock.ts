@@ -17,7 +17,8 @@ const UNIT_MS: Record<string, number> = {
 /** Parses durations such as `30d`, `12h`, `500ms`. */
 export function parseDuration(text: string): number {
   const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!match) throw new Error(`invalid duration "${text}" (use e.g. 30s, 15m, 12h, 30d)`);
+  if (!match)
+    throw new Error(`invalid duration "${text}" (use e.g. 30s, 15m, 12h, 30d)`);
   return Number(match[1]) * (UNIT_MS[match[2]!] ?? 0);
 }
 
@@ -28,12 +29,15 @@ export interface FakeClock extends Clock {
 }
 
 /** Creates a fake clock starting at `start`. */
-export function createFakeClock(start = new Date("2026-01-01T00:00:00.000Z")): FakeClock {
+export function createFakeClock(
+  start = new Date("2026-01-01T00:00:00.000Z"),
+): FakeClock {
   let current = start.getTime();
   return {
     now: () => new Date(current),
     advance: (duration) => {
-      current += typeof duration === "number" ? duration : parseDuration(duration);
+      current +=
+        typeof duration === "number" ? duration : parseDuration(duration);
     },
     set: (at) => {
       current = at.getTime();

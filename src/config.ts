@@ -1,6 +1,14 @@
 import { z } from "zod";
 
-const LOG_LEVELS = ["error", "warn", "info", "http", "verbose", "debug", "silly"] as const;
+const LOG_LEVELS = [
+  "error",
+  "warn",
+  "info",
+  "http",
+  "verbose",
+  "debug",
+  "silly",
+] as const;
 
 const ConfigSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -12,7 +20,10 @@ const ConfigSchema = z.object({
   dataDir: z.string().min(1).default("./data"),
   databasePoolMax: z.coerce.number().int().min(1).max(200).default(10),
   logLevel: z.enum(LOG_LEVELS).default("info"),
-  bootstrapToken: z.string().min(32, "must be at least 32 characters").optional(),
+  bootstrapToken: z
+    .string()
+    .min(32, "must be at least 32 characters")
+    .optional(),
   publicBaseUrl: z.url().optional(),
   maxBodyBytes: z.coerce.number().int().min(1024).default(1_048_576),
   trustProxy: z

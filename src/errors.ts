@@ -28,7 +28,10 @@ export const ERROR_CATALOGUE = {
   "db.unavailable": { status: 503, scimType: undefined },
   "db.schema_newer_than_code": { status: 503, scimType: undefined },
   internal: { status: 500, scimType: undefined },
-} as const satisfies Record<string, { status: number; scimType: string | undefined }>;
+} as const satisfies Record<
+  string,
+  { status: number; scimType: string | undefined }
+>;
 
 /** A known error code. */
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
@@ -60,6 +63,11 @@ export class AppError extends Error {
 }
 
 /** True for an AppError with the given code. */
-export function isAppError(error: unknown, code?: ErrorCode): error is AppError {
-  return error instanceof AppError && (code === undefined || error.code === code);
+export function isAppError(
+  error: unknown,
+  code?: ErrorCode,
+): error is AppError {
+  return (
+    error instanceof AppError && (code === undefined || error.code === code)
+  );
 }

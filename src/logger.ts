@@ -13,7 +13,9 @@ const redact = winston.format((info) => {
 });
 
 /** Creates the JSON logger; `silent` for tests. */
-export function createLogger(options: { level?: string; silent?: boolean } = {}): Logger {
+export function createLogger(
+  options: { level?: string; silent?: boolean } = {},
+): Logger {
   return winston.createLogger({
     level: options.level ?? "info",
     silent: options.silent ?? false,

@@ -5,7 +5,10 @@ import { migrateToLatest } from "../db/migrate.ts";
 import { SCOPES } from "../domain/scopes.ts";
 import { AppError } from "../errors.ts";
 import { createLogger, type Logger } from "../logger.ts";
-import { createTokensService, parseScopes } from "../services/tokens-service.ts";
+import {
+  createTokensService,
+  parseScopes,
+} from "../services/tokens-service.ts";
 import { openConfiguredDatabase } from "./open-from-config.ts";
 import { serve } from "./serve.ts";
 
@@ -17,28 +20,43 @@ async function withTokens<T>(
   const database = await openConfiguredDatabase(config);
   try {
     await migrateToLatest(database.knex);
-    return await work(createTokensService({ knex: database.knex, clock: systemClock, logger }));
+    return await work(
+      createTokensService({ knex: database.knex, clock: systemClock, logger }),
+    );
   } finally {
     await database.close();
   }
 }
 
 function print(json: boolean, value: unknown, text: string): void {
-  process.stdout.write(json ? JSON.stringify(value, null, 2) + "\n" : text + "\n");
+  process.stdout.write(
+    json ? JSON.stringify(value, null, 2) + "\n" : text + "\n",
+  );
 }
 
 /** Builds the `scim-lifecycle` command line. */
 export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command("scim-lifecycle")
-    .description("SCIM 2.0 provisioning server for identity lifecycle automation")
+    .description(
+      "SCIM 2.0 provisioning server for identity lifecycle automation",
+    )
     .showHelpAfterError();
   const config = () => loadConfig(env);
-  const cliLogger = () => createLogger({ level: config().logLevel === "info" ? "warn" : config().logLevel });
+  const cliLogger = () =>
+    createLogger({
+      level: config().logLevel === "info" ? "warn" : config().logLevel,
+    });
 
   program
     .command("serve")
-    .description("run the SCIM server (embedded PGlite unless DATABASE_URL is set)")
-    .addOption(new Option("--role <role>", "process role").choices(["api", "all"]).default("all"))
+    .description(
+      "run the SCIM server (embedded PGlite unless DATABASE_URL is set)",
+    )
+    .addOption(
+      new Option("--role <role>", "process role")
+        .choices(["api", "all"])
+        .default("all"),
+    )
     .option("--port <port>", "port to listen on (overrides PORT)")
     .action(async (options: { port?: string }) => {
       const cfg = config();
@@ -53,7 +71,9 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
       const database = await openConfiguredDatabase(config());
       try {
         const applied = await migrateToLatest(database.knex);
-        process.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "up to date\n");
+        process.stdout.write(
+          applied.length ? `applied: ${applied.join(", ")}\n` : "up to date\n",
+        );
       } finally {
         await database.close();
       }
@@ -65,7 +85,9 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .description("create a tenant")
     .option("--json", "print JSON")
     .action(async (name: string, options: { json?: boolean }) => {
-      const row = await withTokens(config(), cliLogger(), (t) => t.createTenant(name));
+      const row = await withTokens(config(), cliLogger(), (t) =>
+        t.createTenant(name),
+      );
       print(!!options.json, row, `created tenant ${row.name} (${row.id})`);
     });
   tenant
@@ -73,8 +95,14 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .description("list tenants")
     .option("--json", "print JSON")
     .action(async (options: { json?: boolean }) => {
-      const rows = await withTokens(config(), cliLogger(), (t) => t.listTenants());
-      print(!!options.json, rows, rows.map((r) => `${r.name}\t${r.id}`).join("\n") || "(no tenants)");
+      const rows = await withTokens(config(), cliLogger(), (t) =>
+        t.listTenants(),
+      );
+      print(
+        !!options.json,
+        rows,
+        rows.map((r) => `${r.name}\t${r.id}`).join("\n") || "(no tenants)",
+      );
     });
 
   const token = program.command("token").description("manage bearer tokens");
@@ -82,7 +110,11 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .command("create")
     .description("issue a token; the secret is printed once")
     .requiredOption("--tenant <name>", "tenant the token acts for")
-    .option("--scopes <list>", `comma-separated: ${SCOPES.join(", ")}`, "scim:read,scim:write")
+    .option(
+      "--scopes <list>",
+      `comma-separated: ${SCOPES.join(", ")}`,
+      "scim:read,scim:write",
+    )
     .option("--name <name>", "label shown in listings", "token")
     .option("--expires-in-days <days>", "expire after this many days")
     .option("--json", "print JSON")
@@ -95,11 +127,24 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
         json?: boolean;
       }) => {
         const scopes = parseScopes(options.scopes);
-        const days = options.expiresInDays === undefined ? undefined : Number(options.expiresInDays);
-        if (days !== undefined && !(days > 0)) throw new AppError("request.invalid", "--expires-in-days must be positive");
-        const expiresAt = days === undefined ? null : new Date(Date.now() + days * 86_400_000);
+        const days =
+          options.expiresInDays === undefined
+            ? undefined
+            : Number(options.expiresInDays);
+        if (days !== undefined && !(days > 0))
+          throw new AppError(
+            "request.invalid",
+            "--expires-in-days must be positive",
+          );
+        const expiresAt =
+          days === undefined ? null : new Date(Date.now() + days * 86_400_000);
         const issued = await withTokens(config(), cliLogger(), (t) =>
-          t.createToken({ tenant: options.tenant, name: options.name, scopes, expiresAt }),
+          t.createToken({
+            tenant: options.tenant,
+            name: options.name,
+            scopes,
+            expiresAt,
+          }),
         );
         print(
           !!options.json,
@@ -114,7 +159,9 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .requiredOption("--tenant <name>", "tenant")
     .option("--json", "print JSON")
     .action(async (options: { tenant: string; json?: boolean }) => {
-      const rows = await withTokens(config(), cliLogger(), (t) => t.listTokens(options.tenant));
+      const rows = await withTokens(config(), cliLogger(), (t) =>
+        t.listTokens(options.tenant),
+      );
       const view = rows.map((r) => ({
         id: r.id,
         name: r.name,
@@ -129,7 +176,10 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
         !!options.json,
         view,
         view
-          .map((v) => `${v.id}\t${v.prefix}…\t${v.name}\t${v.scopes.join(",")}\t${v.revokedAt ? "revoked" : "live"}`)
+          .map(
+            (v) =>
+              `${v.id}\t${v.prefix}…\t${v.name}\t${v.scopes.join(",")}\t${v.revokedAt ? "revoked" : "live"}`,
+          )
           .join("\n") || "(no tokens)",
       );
     });
@@ -144,7 +194,10 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
 }
 
 /** Runs the CLI; prints errors without stack traces for expected failures. */
-export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function runCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
   try {
     await createProgram(env).parseAsync(argv);
   } catch (error) {

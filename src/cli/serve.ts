@@ -11,7 +11,8 @@ import { openConfiguredDatabase } from "./open-from-config.ts";
 export async function serve(config: Config, logger: Logger): Promise<Server> {
   const database = await openConfiguredDatabase(config);
   const applied = await migrateToLatest(database.knex);
-  if (applied.length > 0) logger.info("migrations applied", { migrations: applied });
+  if (applied.length > 0)
+    logger.info("migrations applied", { migrations: applied });
   const { app, services } = createApp({
     knex: database.knex,
     clock: systemClock,
@@ -27,7 +28,8 @@ export async function serve(config: Config, logger: Logger): Promise<Server> {
     server.once("error", reject);
   });
   const address = server.address();
-  const port = typeof address === "object" && address ? address.port : config.port;
+  const port =
+    typeof address === "object" && address ? address.port : config.port;
   logger.info("listening", {
     url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}${SCIM_BASE_PATH}`,
     database: database.kind,

@@ -4,7 +4,10 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Knex } from "knex";
 import { AppError } from "../errors.ts";
 
-const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "../../migrations");
+const MIGRATIONS_DIR = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "../../migrations",
+);
 const MIGRATION_FILE = /^(\d{14}_[a-z0-9_]+)\.(ts|js)$/;
 
 interface MigrationModule {
@@ -29,10 +32,15 @@ function createMigrationSource(dir: string): Knex.MigrationSource<string> {
     getMigrationName: (name) => name,
     getMigration: async (name) => {
       const file = readdirSync(dir).find(
-        (f) => f.startsWith(name + ".") && !f.endsWith(".d.ts") && MIGRATION_FILE.test(f),
+        (f) =>
+          f.startsWith(name + ".") &&
+          !f.endsWith(".d.ts") &&
+          MIGRATION_FILE.test(f),
       );
       if (!file) throw new Error(`migration ${name} is missing`);
-      return (await import(pathToFileURL(join(dir, file)).href)) as MigrationModule;
+      return (await import(
+        pathToFileURL(join(dir, file)).href
+      )) as MigrationModule;
     },
   };
 }
@@ -44,9 +52,14 @@ async function listAppliedMigrations(knex: Knex): Promise<string[]> {
 }
 
 /** Applies pending migrations; refuses when the database holds migrations this build lacks. */
-export async function migrateToLatest(knex: Knex, dir = MIGRATIONS_DIR): Promise<string[]> {
+export async function migrateToLatest(
+  knex: Knex,
+  dir = MIGRATIONS_DIR,
+): Promise<string[]> {
   const known = new Set(listKnownMigrations(dir));
-  const unknown = (await listAppliedMigrations(knex)).filter((name) => !known.has(name));
+  const unknown = (await listAppliedMigrations(knex)).filter(
+    (name) => !known.has(name),
+  );
   if (unknown.length > 0) {
     throw new AppError(
       "db.schema_newer_than_code",
@@ -61,12 +74,21 @@ export async function migrateToLatest(knex: Knex, dir = MIGRATIONS_DIR): Promise
 }
 
 /** Rolls back every migration (tests of the migrations' round trip). */
-export async function rollbackAll(knex: Knex, dir = MIGRATIONS_DIR): Promise<void> {
-  await knex.migrate.rollback({ migrationSource: createMigrationSource(dir) }, true);
+export async function rollbackAll(
+  knex: Knex,
+  dir = MIGRATIONS_DIR,
+): Promise<void> {
+  await knex.migrate.rollback(
+    { migrationSource: createMigrationSource(dir) },
+    true,
+  );
 }
 
 /** Lists migrations not yet applied (readiness checks). */
-export async function listPendingMigrations(knex: Knex, dir = MIGRATIONS_DIR): Promise<string[]> {
+export async function listPendingMigrations(
+  knex: Knex,
+  dir = MIGRATIONS_DIR,
+): Promise<string[]> {
   const applied = new Set(await listAppliedMigrations(knex));
   return listKnownMigrations(dir).filter((name) => !applied.has(name));
 }

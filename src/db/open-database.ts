@@ -31,16 +31,24 @@ const PGLITE_OPTIONS = {
 };
 
 /** Opens PostgreSQL through pg when a URL is given, otherwise embedded PGlite. */
-export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+export async function openDatabase(
+  options: DatabaseOptions,
+): Promise<Database> {
   if ("databaseUrl" in options) {
     const knex = knexFactory({
       client: "pg",
-      connection: { connectionString: options.databaseUrl, application_name: "scim-lifecycle" },
+      connection: {
+        connectionString: options.databaseUrl,
+        application_name: "scim-lifecycle",
+      },
       pool: {
         min: 0,
         max: options.poolMax ?? 10,
         // A dropped server connection is discarded instead of being handed out again.
-        afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
+        afterCreate: (
+          conn: pg.Client,
+          done: (err: Error | null, conn: pg.Client) => void,
+        ) => {
           conn.on("error", () => undefined);
           done(null, conn);
         },

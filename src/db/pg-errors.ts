@@ -21,7 +21,8 @@ const CONNECTION_CODES = new Set([
 ]);
 
 const UNIQUE_MESSAGES: Record<string, string> = {
-  users__tenant_id_lower_user_name: "userName is already taken (compared case-insensitively)",
+  users__tenant_id_lower_user_name:
+    "userName is already taken (compared case-insensitively)",
   tenants__name: "a tenant with that name already exists",
 };
 
@@ -41,11 +42,15 @@ export function translatePgError(error: unknown): AppError | undefined {
   if (code === "23505") {
     const constraint = pgError.constraint ?? "";
     if (constraint === "tenants__name") {
-      return new AppError("tenant.already_exists", UNIQUE_MESSAGES[constraint]!);
+      return new AppError(
+        "tenant.already_exists",
+        UNIQUE_MESSAGES[constraint]!,
+      );
     }
     return new AppError(
       "scim.uniqueness",
-      UNIQUE_MESSAGES[constraint] ?? "a resource with that unique value already exists",
+      UNIQUE_MESSAGES[constraint] ??
+        "a resource with that unique value already exists",
       { constraint },
       { cause: error },
     );
@@ -57,9 +62,14 @@ export function translatePgError(error: unknown): AppError | undefined {
       message,
     )
   ) {
-    return new AppError("db.unavailable", "the database is unavailable; retry later", undefined, {
-      cause: error,
-    });
+    return new AppError(
+      "db.unavailable",
+      "the database is unavailable; retry later",
+      undefined,
+      {
+        cause: error,
+      },
+    );
   }
   return undefined;
 }

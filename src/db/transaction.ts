@@ -15,7 +15,11 @@ export async function inTransaction<T>(
     try {
       return await knex.transaction(work);
     } catch (error) {
-      if (attempt < MAX_TRANSACTION_ATTEMPTS && isRetryableTransactionError(error)) continue;
+      if (
+        attempt < MAX_TRANSACTION_ATTEMPTS &&
+        isRetryableTransactionError(error)
+      )
+        continue;
       throw translatePgError(error) ?? error;
     }
   }

@@ -181,11 +181,13 @@ function invalidValue(
   expected: string,
   actual: unknown,
 ): ScimDomainError {
-  const shown = Array.isArray(actual)
-    ? "an array"
-    : actual === null
-      ? "null"
-      : typeof actual;
+  // Short strings are quoted so "yes" for a boolean reads as such; anything else by its type.
+  const shown =
+    typeof actual === "string" && actual.length <= 40
+      ? JSON.stringify(actual)
+      : Array.isArray(actual)
+        ? "an array"
+        : typeof actual;
   return new ScimDomainError(
     "invalid_value",
     `${path} must be ${expected}, not ${shown}`,

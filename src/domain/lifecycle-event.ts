@@ -20,7 +20,10 @@ export function changedAttributes(
   before: Record<string, unknown> | null,
   after: Record<string, unknown> | null,
 ): string[] {
-  const keys = new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})]);
+  const keys = new Set([
+    ...Object.keys(before ?? {}),
+    ...Object.keys(after ?? {}),
+  ]);
   return [...keys]
     .filter((k) => JSON.stringify(before?.[k]) !== JSON.stringify(after?.[k]))
     .sort();

@@ -4,24 +4,35 @@ import type { PatchOperationName, PatchTarget } from "./patch-target.ts";
 import { ScimDomainError } from "./scim-domain-error.ts";
 import { coerceMemberRefs } from "./coerce-value.ts";
 
-/*
- * Member operations compose in request order into one MemberChanges. The invariant that makes
- * it safe to apply in SQL: when replaceAll is set it already holds every later add and remove
- * (add and remove stay empty); otherwise add and remove are disjoint, so their order is free.
+/**
+ * Member operations of one request, composed in order. Keyed by member id so that a PATCH
+ * naming thousands of members stays linear. When `replaceAll` is set it already holds every
+ * later add and remove; otherwise `add` and `remove` are disjoint, so SQL may apply them in
+ * any order.
  */
-
-/** An empty set of member changes. */
-export function emptyMemberChanges(): MemberChanges {
-  return { add: [], remove: [] };
+export interface MemberChangeLog {
+  replaceAll: Map<string, MemberRef> | undefined;
+  add: Map<string, MemberRef>;
+  remove: Set<string>;
 }
 
-/** True when the changes would touch membership at all. */
-export function hasMemberChanges(changes: MemberChanges): boolean {
-  return (
-    changes.replaceAll !== undefined ||
-    changes.add.length > 0 ||
-    changes.remove.length > 0
-  );
+/** A log with no member changes yet. */
+export function createMemberChangeLog(): MemberChangeLog {
+  return { replaceAll: undefined, add: new Map(), remove: new Set() };
+}
+
+/** The log as MemberChanges, or undefined when it would not touch membership. */
+export function toMemberChanges(
+  log: MemberChangeLog,
+): MemberChanges | undefined {
+  if (!log.replaceAll && log.add.size === 0 && log.remove.size === 0)
+    return undefined;
+  const changes: MemberChanges = {
+    add: [...log.add.values()],
+    remove: [...log.remove],
+  };
+  if (log.replaceAll) changes.replaceAll = [...log.replaceAll.values()];
+  return changes;
 }
 
 /**
@@ -29,7 +40,7 @@ export function hasMemberChanges(changes: MemberChanges): boolean {
  * without touching a member list: rows are added and deleted in SQL later.
  */
 export function applyMembersOperation(
-  changes: MemberChanges,
+  changes: MemberChangeLog,
   target: PatchTarget,
   op: PatchOperationName,
   value: unknown,
@@ -71,29 +82,29 @@ export function applyMembersOperation(
   }
 }
 
-function addMembers(changes: MemberChanges, refs: MemberRef[]): void {
+function addMembers(log: MemberChangeLog, refs: MemberRef[]): void {
   for (const ref of refs) {
-    changes.remove = changes.remove.filter((id) => id !== ref.value);
-    const list = changes.replaceAll ?? changes.add;
-    if (!list.some((m) => m.value === ref.value)) list.push(ref);
+    log.remove.delete(ref.value);
+    const target = log.replaceAll ?? log.add;
+    if (!target.has(ref.value)) target.set(ref.value, ref);
   }
 }
 
-function removeMembers(changes: MemberChanges, ids: string[]): void {
+function removeMembers(log: MemberChangeLog, ids: string[]): void {
   for (const id of ids) {
-    if (changes.replaceAll) {
-      changes.replaceAll = changes.replaceAll.filter((m) => m.value !== id);
-      continue;
+    if (log.replaceAll) {
+      log.replaceAll.delete(id);
+    } else {
+      log.add.delete(id);
+      log.remove.add(id);
     }
-    changes.add = changes.add.filter((m) => m.value !== id);
-    if (!changes.remove.includes(id)) changes.remove.push(id);
   }
 }
 
-function replaceMembers(changes: MemberChanges, refs: MemberRef[]): void {
-  changes.replaceAll = [...refs];
-  changes.add = [];
-  changes.remove = [];
+function replaceMembers(log: MemberChangeLog, refs: MemberRef[]): void {
+  log.replaceAll = new Map(refs.map((ref) => [ref.value, ref]));
+  log.add.clear();
+  log.remove.clear();
 }
 
 /** The ids a `members[value eq "a" or value eq "b"]` filter names; other filters are refused. */

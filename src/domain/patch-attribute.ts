@@ -178,23 +178,20 @@ function applyToElements(
         singleElement(raw, target.path),
         target.path,
       );
+  // Adding null adds nothing; replacing with null unassigns what the path selects.
+  if (value === undefined && (op === "add" || matched.size === 0)) return;
   if (matched.size === 0) {
-    if (value === undefined) return;
     elements.push(createElement(target, filter, value));
     matched.add(elements.length - 1);
-  } else {
-    for (const i of matched) {
-      const element = elements[i];
-      if (!isPlainObject(element)) continue;
-      if (sub) {
-        if (value === undefined) delete element[sub.name];
-        else element[sub.name] = value;
-      } else if (value === undefined) {
-        if (op === "replace") elements[i] = {};
-      } else {
-        elements[i] = { ...element, ...(value as JsonObject) };
-      }
-    }
+  }
+  for (const i of matched) {
+    const element = elements[i];
+    if (!isPlainObject(element)) continue;
+    if (sub && value === undefined) delete element[sub.name];
+    else if (sub) element[sub.name] = value;
+    else
+      elements[i] =
+        value === undefined ? {} : { ...element, ...(value as JsonObject) };
   }
   const setsPrimary = sub
     ? sub.name === "primary" && value === true

@@ -17,8 +17,9 @@ import {
 import { applyAttributeOperation } from "./patch-attribute.ts";
 import {
   applyMembersOperation,
-  emptyMemberChanges,
-  hasMemberChanges,
+  createMemberChangeLog,
+  toMemberChanges,
+  type MemberChangeLog,
 } from "./member-changes.ts";
 import {
   deepEqual,
@@ -47,7 +48,7 @@ export interface PatchResult {
 interface PatchContext {
   schema: ResourceSchema;
   resource: JsonObject;
-  memberChanges: MemberChanges;
+  members: MemberChangeLog;
 }
 
 /**
@@ -64,7 +65,7 @@ export function applyPatch(
   const context: PatchContext = {
     schema,
     resource: structuredClone(current),
-    memberChanges: emptyMemberChanges(),
+    members: createMemberChangeLog(),
   };
   operations.forEach((operation, index) => {
     try {
@@ -78,12 +79,12 @@ export function applyPatch(
     }
   });
   const resource = coerceStoredResource(schema, context.resource);
-  const membersTouched = hasMemberChanges(context.memberChanges);
+  const memberChanges = toMemberChanges(context.members);
   const result: PatchResult = {
     resource,
-    changed: membersTouched || !deepEqual(resource, current),
+    changed: memberChanges !== undefined || !deepEqual(resource, current),
   };
-  if (membersTouched) result.memberChanges = context.memberChanges;
+  if (memberChanges) result.memberChanges = memberChanges;
   return result;
 }
 
@@ -219,7 +220,7 @@ function applyAtPath(
   const target = resolveTarget(context.schema, path, lenient);
   if (!target) return;
   if (isMembersAttribute(context.schema, target)) {
-    applyMembersOperation(context.memberChanges, target, op, value);
+    applyMembersOperation(context.members, target, op, value);
   } else {
     applyAttributeOperation(context.resource, target, op, value);
   }

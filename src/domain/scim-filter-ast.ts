@@ -1,5 +1,6 @@
 /** Comparison operators of RFC 7644 §3.4.2.2. */
-export type CompareOperator = "eq" | "ne" | "co" | "sw" | "ew" | "gt" | "ge" | "lt" | "le";
+export type CompareOperator =
+  "eq" | "ne" | "co" | "sw" | "ew" | "gt" | "ge" | "lt" | "le";
 
 /** A literal in a filter: string, number, boolean or null. */
 export type FilterValue = string | number | boolean | null;

@@ -47,7 +47,7 @@ const OPERATORS: ReadonlySet<string> = new Set([
 // RFC 7644 §3.4.2.2 ATTRNAME is ALPHA *(nameChar); `$ref` is a real sub-attribute name, so `$` is allowed.
 const ATTR_NAME = /^[A-Za-z$][A-Za-z0-9_$-]*$/;
 const WORD_CHAR = /[A-Za-z0-9_$:.-]/;
-const BARE_VALUE = /[^\s()\[\]"]+/y;
+const BARE_VALUE = /[^\s()[\]"]+/y;
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const DELIMITER = /[\s()[\]]/;
 const SIMPLE_ESCAPES = new Map([

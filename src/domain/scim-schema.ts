@@ -40,15 +40,25 @@ export interface ResourceSchema {
 
 /** Common attributes every resource has (RFC 7643 §3.1), not listed in the core schemas. */
 export const COMMON_ATTRIBUTES: AttributeDefinition[] = [
-  attr("id", "string", { caseExact: true, mutability: "readOnly", returned: "always" }),
+  attr("id", "string", {
+    caseExact: true,
+    mutability: "readOnly",
+    returned: "always",
+  }),
   attr("externalId", "string", { caseExact: true }),
   attr("meta", "complex", {
     mutability: "readOnly",
     subAttributes: [
-      attr("resourceType", "string", { caseExact: true, mutability: "readOnly" }),
+      attr("resourceType", "string", {
+        caseExact: true,
+        mutability: "readOnly",
+      }),
       attr("created", "dateTime", { mutability: "readOnly" }),
       attr("lastModified", "dateTime", { mutability: "readOnly" }),
-      attr("location", "reference", { caseExact: true, mutability: "readOnly" }),
+      attr("location", "reference", {
+        caseExact: true,
+        mutability: "readOnly",
+      }),
       attr("version", "string", { caseExact: true, mutability: "readOnly" }),
     ],
   }),
@@ -93,15 +103,24 @@ function findByName(
 }
 
 /** Attributes of a schema plus the common ones when it is the core schema. */
-export function attributesOf(schema: ResourceSchema, schemaId: string): AttributeDefinition[] {
+export function attributesOf(
+  schema: ResourceSchema,
+  schemaId: string,
+): AttributeDefinition[] {
   if (schemaId.toLowerCase() === schema.core.id.toLowerCase()) {
     return [...COMMON_ATTRIBUTES, ...schema.core.attributes];
   }
-  return schema.extensions.find((e) => e.id.toLowerCase() === schemaId.toLowerCase())?.attributes ?? [];
+  return (
+    schema.extensions.find((e) => e.id.toLowerCase() === schemaId.toLowerCase())
+      ?.attributes ?? []
+  );
 }
 
 /** Finds the extension schema a URN names (case-insensitive). */
-export function findExtension(schema: ResourceSchema, urn: string): SchemaDefinition | undefined {
+export function findExtension(
+  schema: ResourceSchema,
+  urn: string,
+): SchemaDefinition | undefined {
   const lower = urn.toLowerCase();
   return schema.extensions.find((e) => e.id.toLowerCase() === lower);
 }
@@ -140,7 +159,9 @@ export function resolveAttributePath(
     inExtension: schemaId !== schema.core.id,
     attribute,
     subAttribute,
-    canonicalPath: subAttribute ? `${attribute.name}.${subAttribute.name}` : attribute.name,
+    canonicalPath: subAttribute
+      ? `${attribute.name}.${subAttribute.name}`
+      : attribute.name,
   };
 }
 

@@ -1,5 +1,10 @@
 /** Token scopes. */
-export const SCOPES = ["scim:read", "scim:write", "audit:read", "admin"] as const;
+export const SCOPES = [
+  "scim:read",
+  "scim:write",
+  "audit:read",
+  "admin",
+] as const;
 
 /** One token scope. */
 export type Scope = (typeof SCOPES)[number];

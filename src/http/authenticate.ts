@@ -32,12 +32,20 @@ export function createAuthenticate(tokens: TokensService): RequestHandler {
         if (!principal) {
           res.setHeader(
             "WWW-Authenticate",
-            hasToken ? `Bearer realm="${REALM}", error="invalid_token"` : `Bearer realm="${REALM}"`,
+            hasToken
+              ? `Bearer realm="${REALM}", error="invalid_token"`
+              : `Bearer realm="${REALM}"`,
           );
           return next(
             hasToken
-              ? new AppError("auth.invalid_token", "the bearer token is not valid, expired or revoked")
-              : new AppError("auth.missing_token", "a bearer token is required (Authorization: Bearer <token>)"),
+              ? new AppError(
+                  "auth.invalid_token",
+                  "the bearer token is not valid, expired or revoked",
+                )
+              : new AppError(
+                  "auth.missing_token",
+                  "a bearer token is required (Authorization: Bearer <token>)",
+                ),
           );
         }
         req.principal = principal;
@@ -52,6 +60,11 @@ export function requireScope(scope: Scope): RequestHandler {
   return (req, _res, next) => {
     const scopes = req.principal?.scopes ?? [];
     if (scopes.includes(scope) || scopes.includes("admin")) return next();
-    next(new AppError("auth.missing_scope", `this token lacks the "${scope}" scope`));
+    next(
+      new AppError(
+        "auth.missing_scope",
+        `this token lacks the "${scope}" scope`,
+      ),
+    );
   };
 }

@@ -16,7 +16,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function requestContext(logger: Logger) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const incoming = req.get("x-request-id");
-    req.requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    req.requestId =
+      incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader("X-Request-Id", req.requestId);
     const started = process.hrtime.bigint();
     res.on("finish", () => {

@@ -34,10 +34,20 @@ interface BulkResult {
 const PATH = /^\/(Users|Groups)(?:\/([^/?#]+))?$/;
 const BULK_REF = /^bulkId:(.+)$/;
 
-function parseOperations(body: unknown): { operations: BulkOperation[]; failOnErrors: number } {
+function parseOperations(body: unknown): {
+  operations: BulkOperation[];
+  failOnErrors: number;
+} {
   const record = body as Record<string, unknown> | null;
-  if (!record || typeof record !== "object" || !Array.isArray(record.Operations)) {
-    throw new AppError("scim.invalid_syntax", "a BulkRequest needs an Operations array");
+  if (
+    !record ||
+    typeof record !== "object" ||
+    !Array.isArray(record.Operations)
+  ) {
+    throw new AppError(
+      "scim.invalid_syntax",
+      "a BulkRequest needs an Operations array",
+    );
   }
   if (record.Operations.length > MAX_BULK_OPERATIONS) {
     throw new AppError(
@@ -52,7 +62,10 @@ function parseOperations(body: unknown): { operations: BulkOperation[]; failOnEr
   const operations = record.Operations.map((op, index) => {
     const o = op as Record<string, unknown> | null;
     if (!o || typeof o.method !== "string" || typeof o.path !== "string") {
-      throw new AppError("scim.invalid_syntax", `Operations[${index}] needs a method and a path`);
+      throw new AppError(
+        "scim.invalid_syntax",
+        `Operations[${index}] needs a method and a path`,
+      );
     }
     return o as unknown as BulkOperation;
   });
@@ -60,7 +73,11 @@ function parseOperations(body: unknown): { operations: BulkOperation[]; failOnEr
 }
 
 /** Replaces `bulkId:x` references with created ids; returns the unresolved ones. */
-function resolveReferences(value: unknown, ids: Map<string, string>, missing: Set<string>): unknown {
+function resolveReferences(
+  value: unknown,
+  ids: Map<string, string>,
+  missing: Set<string>,
+): unknown {
   if (typeof value === "string") {
     const match = BULK_REF.exec(value);
     if (!match) return value;
@@ -68,10 +85,14 @@ function resolveReferences(value: unknown, ids: Map<string, string>, missing: Se
     if (id === undefined) missing.add(match[1]!);
     return id ?? value;
   }
-  if (Array.isArray(value)) return value.map((v) => resolveReferences(v, ids, missing));
+  if (Array.isArray(value))
+    return value.map((v) => resolveReferences(v, ids, missing));
   if (value && typeof value === "object") {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, resolveReferences(v, ids, missing)]),
+      Object.entries(value).map(([k, v]) => [
+        k,
+        resolveReferences(v, ids, missing),
+      ]),
     );
   }
   return value;
@@ -106,10 +127,19 @@ export function createBulkRoutes(deps: {
           continue;
         }
         try {
-          results[index] = await runOperation(op, path, data, req, baseUrl, ids);
+          results[index] = await runOperation(
+            op,
+            path,
+            data,
+            req,
+            baseUrl,
+            ids,
+          );
         } catch (error) {
           errors++;
-          const { status, body } = toScimError(error, deps.logger, { requestId: req.requestId });
+          const { status, body } = toScimError(error, deps.logger, {
+            requestId: req.requestId,
+          });
           results[index] = {
             method: op.method,
             ...(op.bulkId ? { bulkId: op.bulkId } : {}),
@@ -130,7 +160,8 @@ export function createBulkRoutes(deps: {
               schemas: [URN.error],
               status: "409",
               scimType: "invalidValue",
-              detail: "references a bulkId that no operation in this request created",
+              detail:
+                "references a bulkId that no operation in this request created",
             },
           };
         }
@@ -153,7 +184,11 @@ export function createBulkRoutes(deps: {
     ids: Map<string, string>,
   ): Promise<BulkResult> {
     const match = PATH.exec(path);
-    if (!match) throw new AppError("scim.invalid_path", `unsupported bulk path "${path}"`);
+    if (!match)
+      throw new AppError(
+        "scim.invalid_path",
+        `unsupported bulk path "${path}"`,
+      );
     const [, endpoint, id] = match;
     const method = op.method.toUpperCase();
     const ctx = { ...writeContextOf(req), method, path, body: data };
@@ -161,12 +196,24 @@ export function createBulkRoutes(deps: {
     const ifMatch = op.version;
     const base = { method, ...(op.bulkId ? { bulkId: op.bulkId } : {}) };
     if (method === "POST" && !id) {
-      if (!op.bulkId) throw new AppError("scim.invalid_syntax", "a bulk POST needs a bulkId");
-      const row = isUser ? await deps.users.createUser(ctx, data) : await deps.groups.createGroup(ctx, data);
+      if (!op.bulkId)
+        throw new AppError("scim.invalid_syntax", "a bulk POST needs a bulkId");
+      const row = isUser
+        ? await deps.users.createUser(ctx, data)
+        : await deps.groups.createGroup(ctx, data);
       ids.set(op.bulkId, row.id);
-      return { ...base, location: `${baseUrl}/${endpoint}/${row.id}`, version: etagOf(row.version), status: "201" };
+      return {
+        ...base,
+        location: `${baseUrl}/${endpoint}/${row.id}`,
+        version: etagOf(row.version),
+        status: "201",
+      };
     }
-    if (!id) throw new AppError("scim.invalid_path", `${method} needs a resource id in its path`);
+    if (!id)
+      throw new AppError(
+        "scim.invalid_path",
+        `${method} needs a resource id in its path`,
+      );
     if (method === "PUT" || method === "PATCH") {
       const row =
         method === "PUT"
@@ -176,14 +223,26 @@ export function createBulkRoutes(deps: {
           : isUser
             ? await deps.users.patchUser(ctx, id, data, ifMatch)
             : await deps.groups.patchGroup(ctx, id, data, ifMatch);
-      return { ...base, location: `${baseUrl}/${endpoint}/${id}`, version: etagOf(row.version), status: "200" };
+      return {
+        ...base,
+        location: `${baseUrl}/${endpoint}/${id}`,
+        version: etagOf(row.version),
+        status: "200",
+      };
     }
     if (method === "DELETE") {
       if (isUser) await deps.users.deleteUser(ctx, id, ifMatch);
       else await deps.groups.deleteGroup(ctx, id, ifMatch);
-      return { ...base, location: `${baseUrl}/${endpoint}/${id}`, status: "204" };
+      return {
+        ...base,
+        location: `${baseUrl}/${endpoint}/${id}`,
+        status: "204",
+      };
     }
-    throw new AppError("scim.invalid_syntax", `unsupported bulk method "${op.method}"`);
+    throw new AppError(
+      "scim.invalid_syntax",
+      `unsupported bulk method "${op.method}"`,
+    );
   }
   return router;
 }

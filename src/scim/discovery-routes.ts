@@ -13,7 +13,9 @@ const DISCOVERY_PATH = /^\/(Schemas|ResourceTypes)(\/|$)/;
  * /ServiceProviderConfig, /Schemas and /ResourceTypes. scimmy renders them from the declared
  * schemas; we set the capabilities to exactly what our own handlers implement.
  */
-export function createDiscoveryRoutes(deps: { baseUrlOf: BaseUrlOf }): express.Router {
+export function createDiscoveryRoutes(deps: {
+  baseUrlOf: BaseUrlOf;
+}): express.Router {
   declareScimResources();
   // Authentication already happened in front of this router; scimmy-routers only needs a handler.
   const scimmy = new SCIMMYRouters({
@@ -25,7 +27,11 @@ export function createDiscoveryRoutes(deps: { baseUrlOf: BaseUrlOf }): express.R
   // The router sets every capability to true when constructed; state what really works.
   SCIMMY.Config.set({
     patch: { supported: true },
-    bulk: { supported: true, maxOperations: MAX_BULK_OPERATIONS, maxPayloadSize: MAX_BULK_PAYLOAD_BYTES },
+    bulk: {
+      supported: true,
+      maxOperations: MAX_BULK_OPERATIONS,
+      maxPayloadSize: MAX_BULK_PAYLOAD_BYTES,
+    },
     filter: { supported: true, maxResults: MAX_PAGE_SIZE },
     changePassword: { supported: false },
     sort: { supported: true },
@@ -35,7 +41,8 @@ export function createDiscoveryRoutes(deps: { baseUrlOf: BaseUrlOf }): express.R
   const router = express.Router();
   router.use(requireScope("scim:read"));
   router.get("/ServiceProviderConfig", async (req, res) => {
-    const config = (await new SCIMMY.Resources.ServiceProviderConfig().read()) as unknown;
+    const config =
+      (await new SCIMMY.Resources.ServiceProviderConfig().read()) as unknown;
     const body = {
       ...JSON.parse(JSON.stringify(config)),
       // RFC 9865: cursor pagination alongside index pagination.

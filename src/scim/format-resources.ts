@@ -46,9 +46,17 @@ export function formatUser(
 export function formatGroup(
   row: FormattableRow,
   baseUrl: string,
-  members?: { member_id: string; member_type: string; display: string | null }[],
+  members?: {
+    member_id: string;
+    member_type: string;
+    display: string | null;
+  }[],
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = { schemas: [URN.group], id: row.id, ...row.resource };
+  const out: Record<string, unknown> = {
+    schemas: [URN.group],
+    id: row.id,
+    ...row.resource,
+  };
   if (members) {
     out.members = members.map((m) => ({
       value: m.member_id,

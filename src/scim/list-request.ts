@@ -24,8 +24,10 @@ function asString(value: unknown, name: string): string | undefined {
     if (value.every((v) => typeof v === "string")) return value.join(",");
     throw new AppError("scim.invalid_value", `${name} must be a string`);
   }
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  if (typeof value !== "string") throw new AppError("scim.invalid_value", `${name} must be a string`);
+  if (typeof value === "number" || typeof value === "boolean")
+    return String(value);
+  if (typeof value !== "string")
+    throw new AppError("scim.invalid_value", `${name} must be a string`);
   return value;
 }
 
@@ -33,7 +35,10 @@ function asInteger(value: unknown, name: string): number | undefined {
   const text = asString(value, name);
   if (text === undefined || text.trim() === "") return undefined;
   if (!/^-?\d+$/.test(text.trim())) {
-    throw new AppError("scim.invalid_value", `${name} must be an integer, got "${text}"`);
+    throw new AppError(
+      "scim.invalid_value",
+      `${name} must be an integer, got "${text}"`,
+    );
   }
   return Number(text);
 }
@@ -51,11 +56,17 @@ export function parseListRequest(source: Record<string, unknown>): ListRequest {
   const count = asInteger(pick(source, "count"), "count");
   const sortOrder = asString(pick(source, "sortOrder"), "sortOrder");
   if (sortOrder !== undefined && !/^(ascending|descending)$/i.test(sortOrder)) {
-    throw new AppError("scim.invalid_value", `sortOrder must be "ascending" or "descending"`);
+    throw new AppError(
+      "scim.invalid_value",
+      `sortOrder must be "ascending" or "descending"`,
+    );
   }
   const cursor = asString(pick(source, "cursor"), "cursor");
   if (cursor !== undefined && startIndex !== undefined) {
-    throw new AppError("scim.invalid_value", "use either startIndex or cursor, not both");
+    throw new AppError(
+      "scim.invalid_value",
+      "use either startIndex or cursor, not both",
+    );
   }
   const request: ListRequest = {
     descending: sortOrder?.toLowerCase() === "descending",
@@ -66,10 +77,14 @@ export function parseListRequest(source: Record<string, unknown>): ListRequest {
   const filter = asString(pick(source, "filter"), "filter");
   if (filter !== undefined && filter.trim() !== "") request.filter = filter;
   const sortBy = asString(pick(source, "sortBy"), "sortBy");
-  if (sortBy !== undefined && sortBy.trim() !== "") request.sortBy = sortBy.trim();
+  if (sortBy !== undefined && sortBy.trim() !== "")
+    request.sortBy = sortBy.trim();
   const attributes = asString(pick(source, "attributes"), "attributes");
   if (attributes) request.attributes = attributes;
-  const excluded = asString(pick(source, "excludedAttributes"), "excludedAttributes");
+  const excluded = asString(
+    pick(source, "excludedAttributes"),
+    "excludedAttributes",
+  );
   if (excluded) request.excludedAttributes = excluded;
   if (cursor !== undefined) request.cursor = cursor;
   return request;
@@ -84,10 +99,15 @@ export function encodeCursor(seq: string): string {
 export function decodeCursor(cursor: string): string | undefined {
   if (cursor === "") return undefined;
   try {
-    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { s?: unknown };
+    const parsed = JSON.parse(
+      Buffer.from(cursor, "base64url").toString("utf8"),
+    ) as { s?: unknown };
     if (typeof parsed.s === "string" && /^\d+$/.test(parsed.s)) return parsed.s;
   } catch {
     // fall through to the error below
   }
-  throw new AppError("scim.invalid_cursor", "the cursor is not valid; start again without one");
+  throw new AppError(
+    "scim.invalid_cursor",
+    "the cursor is not valid; start again without one",
+  );
 }

@@ -1,4 +1,7 @@
-import { resolveAttributePath, type ResourceSchema } from "../domain/scim-schema.ts";
+import {
+  resolveAttributePath,
+  type ResourceSchema,
+} from "../domain/scim-schema.ts";
 import { AppError } from "../errors.ts";
 
 /** A parsed `attributes` / `excludedAttributes` list: schema URN → attribute → sub-attributes. */
@@ -23,14 +26,21 @@ export function parseAttributeList(
     const resolved = resolveAttributePath(schema, path);
     if (!resolved) {
       // An extension URN by itself selects the whole extension.
-      const ext = schema.extensions.find((e) => e.id.toLowerCase() === path.toLowerCase());
+      const ext = schema.extensions.find(
+        (e) => e.id.toLowerCase() === path.toLowerCase(),
+      );
       if (ext) {
         selection.set(ext.id, new Map([["*", "all"]]));
         continue;
       }
-      throw new AppError("scim.invalid_value", `${parameter}: unknown attribute "${path}"`);
+      throw new AppError(
+        "scim.invalid_value",
+        `${parameter}: unknown attribute "${path}"`,
+      );
     }
-    const bySchema = selection.get(resolved.schemaId) ?? new Map<string, Set<string> | "all">();
+    const bySchema =
+      selection.get(resolved.schemaId) ??
+      new Map<string, Set<string> | "all">();
     selection.set(resolved.schemaId, bySchema);
     const name = resolved.attribute.name;
     if (!resolved.subAttribute) bySchema.set(name, "all");
@@ -47,7 +57,11 @@ export function parseAttributeList(
 }
 
 /** True when a selection names the attribute (so readers can skip loading it). */
-export function selects(selection: Selection | undefined, schemaId: string, name: string): boolean {
+export function selects(
+  selection: Selection | undefined,
+  schemaId: string,
+  name: string,
+): boolean {
   const bySchema = selection?.get(schemaId);
   return bySchema?.has(name) === true || bySchema?.has("*") === true;
 }
@@ -101,7 +115,12 @@ export function projectResource(
     const value = resource[ext.id];
     if (!value || typeof value !== "object") continue;
     const bySchema = selection.get(ext.id);
-    const projected = filterLevel(value as Record<string, unknown>, bySchema, mode, false);
+    const projected = filterLevel(
+      value as Record<string, unknown>,
+      bySchema,
+      mode,
+      false,
+    );
     if (Object.keys(projected).length > 0) out[ext.id] = projected;
     else delete out[ext.id];
   }

@@ -4,7 +4,10 @@ import type { ResourceSchema } from "../domain/scim-schema.ts";
 import type { Principal } from "../domain/scopes.ts";
 import { AppError } from "../errors.ts";
 import { toAppError } from "../services/domain-errors.ts";
-import { listGroupsOfMembers, listMembersOfGroups } from "../store/group-members-store.ts";
+import {
+  listGroupsOfMembers,
+  listMembersOfGroups,
+} from "../store/group-members-store.ts";
 import { findGroupById, type GroupRow } from "../store/groups-store.ts";
 import {
   countResourceRows,
@@ -13,9 +16,21 @@ import {
 } from "../store/resource-list-store.ts";
 import { compileFilter, compileSortBy } from "../store/scim-filter-sql.ts";
 import { findUserById, type UserRow } from "../store/users-store.ts";
-import { formatGroup, formatUser, type FormattableRow } from "./format-resources.ts";
-import { decodeCursor, encodeCursor, type ListRequest } from "./list-request.ts";
-import { parseAttributeList, projectResource, selects } from "./project-attributes.ts";
+import {
+  formatGroup,
+  formatUser,
+  type FormattableRow,
+} from "./format-resources.ts";
+import {
+  decodeCursor,
+  encodeCursor,
+  type ListRequest,
+} from "./list-request.ts";
+import {
+  parseAttributeList,
+  projectResource,
+  selects,
+} from "./project-attributes.ts";
 import { URN } from "./schemas.ts";
 
 /** Which attributes to return (RFC 7644 §3.4.2.5). */
@@ -58,7 +73,10 @@ export function createResourceReader(deps: {
     Group: { schema: schemas.group, table: "groups" as const, alias: "g" },
   };
 
-  function compileWhere(kind: Kind, filter: string | undefined): SqlCondition | undefined {
+  function compileWhere(
+    kind: Kind,
+    filter: string | undefined,
+  ): SqlCondition | undefined {
     if (filter === undefined) return undefined;
     try {
       return compileFilter(parseFilter(filter), targets[kind]);
@@ -69,12 +87,22 @@ export function createResourceReader(deps: {
 
   function selections(kind: Kind, projection: Projection) {
     const schema = targets[kind].schema;
-    const include = parseAttributeList(schema, projection.attributes, "attributes");
+    const include = parseAttributeList(
+      schema,
+      projection.attributes,
+      "attributes",
+    );
     const exclude = include
       ? undefined
-      : parseAttributeList(schema, projection.excludedAttributes, "excludedAttributes");
+      : parseAttributeList(
+          schema,
+          projection.excludedAttributes,
+          "excludedAttributes",
+        );
     const wants = (name: string) =>
-      include ? selects(include, schema.core.id, name) : !selects(exclude, schema.core.id, name);
+      include
+        ? selects(include, schema.core.id, name)
+        : !selects(exclude, schema.core.id, name);
     return { schema, include, exclude, wants };
   }
 
@@ -88,19 +116,32 @@ export function createResourceReader(deps: {
     const { schema, include, exclude, wants } = selections(kind, projection);
     const ids = rows.map((r) => r.id);
     if (kind === "User") {
-      const groups = wants("groups") ? await listGroupsOfMembers(db, tenantId, ids) : [];
+      const groups = wants("groups")
+        ? await listGroupsOfMembers(db, tenantId, ids)
+        : [];
       const byUser = groupBy(groups, (g) => g.member_id);
       return rows.map((row) =>
-        projectResource(formatUser(row, baseUrl, byUser.get(row.id)), schema, include, exclude),
+        projectResource(
+          formatUser(row, baseUrl, byUser.get(row.id)),
+          schema,
+          include,
+          exclude,
+        ),
       );
     }
     // excludedAttributes=members never reads the member table (Entra's group lookups).
     const loadMembers = wants("members");
-    const members = loadMembers ? await listMembersOfGroups(db, tenantId, ids) : [];
+    const members = loadMembers
+      ? await listMembersOfGroups(db, tenantId, ids)
+      : [];
     const byGroup = groupBy(members, (m) => m.group_id);
     return rows.map((row) =>
       projectResource(
-        formatGroup(row, baseUrl, loadMembers ? (byGroup.get(row.id) ?? []) : undefined),
+        formatGroup(
+          row,
+          baseUrl,
+          loadMembers ? (byGroup.get(row.id) ?? []) : undefined,
+        ),
         schema,
         include,
         exclude,
@@ -121,7 +162,13 @@ export function createResourceReader(deps: {
         ? await findUserById(db, principal.tenantId, id)
         : await findGroupById(db, principal.tenantId, id);
     if (!row) throw new AppError("scim.not_found", `${kind} ${id} not found`);
-    const [body] = await format(kind, principal.tenantId, [row], baseUrl, projection);
+    const [body] = await format(
+      kind,
+      principal.tenantId,
+      [row],
+      baseUrl,
+      projection,
+    );
     return { body: body!, version: row.version };
   }
 
@@ -134,19 +181,29 @@ export function createResourceReader(deps: {
     const { table } = targets[kind];
     const tenantId = principal.tenantId;
     const where = compileWhere(kind, request.filter);
-    const sortSql = request.sortBy ? compileSortByOrThrow(kind, request.sortBy) : undefined;
+    const sortSql = request.sortBy
+      ? compileSortByOrThrow(kind, request.sortBy)
+      : undefined;
     selections(kind, request);
     if (request.cursor !== undefined) {
       if (sortSql) {
-        throw new AppError("scim.invalid_value", "cursor paging returns resources in a fixed order; drop sortBy");
+        throw new AppError(
+          "scim.invalid_value",
+          "cursor paging returns resources in a fixed order; drop sortBy",
+        );
       }
       const afterSeq = decodeCursor(request.cursor);
-      const rows = await listResourceRows<UserRow | GroupRow>(db, table, tenantId, {
-        where,
-        offset: 0,
-        limit: request.count + 1,
-        ...(afterSeq !== undefined ? { afterSeq } : {}),
-      });
+      const rows = await listResourceRows<UserRow | GroupRow>(
+        db,
+        table,
+        tenantId,
+        {
+          where,
+          offset: 0,
+          limit: request.count + 1,
+          ...(afterSeq !== undefined ? { afterSeq } : {}),
+        },
+      );
       const page = rows.slice(0, request.count);
       const total = await countResourceRows(db, table, tenantId, where);
       const body: ListResponseBody = {
@@ -197,10 +254,18 @@ export function createResourceReader(deps: {
   }
 
   return {
-    getUser: (p: Principal, id: string, baseUrl: string, projection: Projection) =>
-      get("User", p, id, baseUrl, projection),
-    getGroup: (p: Principal, id: string, baseUrl: string, projection: Projection) =>
-      get("Group", p, id, baseUrl, projection),
+    getUser: (
+      p: Principal,
+      id: string,
+      baseUrl: string,
+      projection: Projection,
+    ) => get("User", p, id, baseUrl, projection),
+    getGroup: (
+      p: Principal,
+      id: string,
+      baseUrl: string,
+      projection: Projection,
+    ) => get("Group", p, id, baseUrl, projection),
     listUsers: (p: Principal, request: ListRequest, baseUrl: string) =>
       list("User", p, request, baseUrl),
     listGroups: (p: Principal, request: ListRequest, baseUrl: string) =>

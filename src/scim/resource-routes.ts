@@ -24,7 +24,8 @@ function projectionOf(req: Request): Projection {
   const q = req.query as Record<string, unknown>;
   const projection: Projection = {};
   if (typeof q.attributes === "string") projection.attributes = q.attributes;
-  if (typeof q.excludedAttributes === "string") projection.excludedAttributes = q.excludedAttributes;
+  if (typeof q.excludedAttributes === "string")
+    projection.excludedAttributes = q.excludedAttributes;
   return projection;
 }
 
@@ -40,7 +41,11 @@ export function writeContextOf(req: Request): WriteContext {
 }
 
 function requireBody(req: Request): unknown {
-  if (req.body === undefined || req.body === null || typeof req.body !== "object") {
+  if (
+    req.body === undefined ||
+    req.body === null ||
+    typeof req.body !== "object"
+  ) {
     throw new AppError(
       "scim.invalid_syntax",
       "the request body must be a JSON object sent as application/scim+json or application/json",
@@ -78,12 +83,19 @@ export function createResourceRoutes(deps: {
   });
 
   router.post("/.search", read, async (req, res) => {
-    const request = parseListRequest(requireBody(req) as Record<string, unknown>);
+    const request = parseListRequest(
+      requireBody(req) as Record<string, unknown>,
+    );
     sendScim(res, 200, await list(req.principal!, request, baseUrlOf(req)));
   });
 
   router.get("/:id", read, async (req, res) => {
-    const { body, version } = await get(req.principal!, idOf(req), baseUrlOf(req), projectionOf(req));
+    const { body, version } = await get(
+      req.principal!,
+      idOf(req),
+      baseUrlOf(req),
+      projectionOf(req),
+    );
     res.setHeader("ETag", etagOf(version));
     sendScim(res, 200, body);
   });
@@ -94,16 +106,26 @@ export function createResourceRoutes(deps: {
     status: number,
     row: FormattableRow,
   ) {
-    const body = await reader.formatWritten(kind, req.principal!, row, baseUrlOf(req), projectionOf(req));
+    const body = await reader.formatWritten(
+      kind,
+      req.principal!,
+      row,
+      baseUrlOf(req),
+      projectionOf(req),
+    );
     res.setHeader("ETag", etagOf(row.version));
-    if (status === 201) res.setHeader("Location", (body.meta as { location: string }).location);
+    if (status === 201)
+      res.setHeader("Location", (body.meta as { location: string }).location);
     sendScim(res, status, body);
   }
 
   router.post("/", write, async (req, res) => {
     const body = requireBody(req);
     const ctx = writeContextOf(req);
-    const row = kind === "User" ? await users.createUser(ctx, body) : await groups.createGroup(ctx, body);
+    const row =
+      kind === "User"
+        ? await users.createUser(ctx, body)
+        : await groups.createGroup(ctx, body);
     await respondWith(req, res, 201, row);
   });
 
@@ -123,7 +145,12 @@ export function createResourceRoutes(deps: {
     const ctx = writeContextOf(req);
     const id = idOf(req);
     if (kind === "User") {
-      await respondWith(req, res, 200, await users.patchUser(ctx, id, body, ifMatchOf(req)));
+      await respondWith(
+        req,
+        res,
+        200,
+        await users.patchUser(ctx, id, body, ifMatchOf(req)),
+      );
       return;
     }
     const row = await groups.patchGroup(ctx, id, body, ifMatchOf(req));
@@ -145,7 +172,10 @@ export function createResourceRoutes(deps: {
   });
 
   router.all(["/", "/:id", "/.search"], () => {
-    throw new AppError("request.method_not_allowed", "method not allowed on this endpoint");
+    throw new AppError(
+      "request.method_not_allowed",
+      "method not allowed on this endpoint",
+    );
   });
   return router;
 }

@@ -29,9 +29,16 @@ export function toScimError(
 ): { status: number; body: ScimErrorBody } {
   if (error instanceof AppError) {
     if (error.status >= 500) {
-      logger.error(error.message, { ...context, code: error.code, cause: String(error.cause ?? "") });
+      logger.error(error.message, {
+        ...context,
+        code: error.code,
+        cause: String(error.cause ?? ""),
+      });
     }
-    return { status: error.status, body: body(error.status, error.message, error.scimType) };
+    return {
+      status: error.status,
+      body: body(error.status, error.message, error.scimType),
+    };
   }
   const http = error as HttpLikeError | null;
   const status = http?.status ?? http?.statusCode;
@@ -39,17 +46,33 @@ export function toScimError(
     // body-parser and express raise these for malformed or oversized requests.
     switch (http.type) {
       case "entity.too.large":
-        return { status: 413, body: body(413, "the request body is larger than the limit") };
+        return {
+          status: 413,
+          body: body(413, "the request body is larger than the limit"),
+        };
       case "entity.parse.failed":
         return {
           status: 400,
-          body: body(400, `the request body is not valid JSON: ${http.message ?? ""}`, "invalidSyntax"),
+          body: body(
+            400,
+            `the request body is not valid JSON: ${http.message ?? ""}`,
+            "invalidSyntax",
+          ),
         };
       case "encoding.unsupported":
       case "charset.unsupported":
-        return { status: 415, body: body(415, http.message ?? "unsupported encoding") };
+        return {
+          status: 415,
+          body: body(415, http.message ?? "unsupported encoding"),
+        };
       default:
-        return { status, body: body(status, http.expose ? (http.message ?? "bad request") : "bad request") };
+        return {
+          status,
+          body: body(
+            status,
+            http.expose ? (http.message ?? "bad request") : "bad request",
+          ),
+        };
     }
   }
   logger.error("unhandled error", {
@@ -60,7 +83,11 @@ export function toScimError(
   return { status: 500, body: body(500, "internal server error") };
 }
 
-function body(status: number, detail: string, scimType?: string): ScimErrorBody {
+function body(
+  status: number,
+  detail: string,
+  scimType?: string,
+): ScimErrorBody {
   return {
     schemas: [URN.error],
     status: String(status),

@@ -1,4 +1,8 @@
-import express, { type NextFunction, type Request, type Response } from "express";
+import express, {
+  type NextFunction,
+  type Request,
+  type Response,
+} from "express";
 import type { Db } from "../db/open-database.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
 import { AppError } from "../errors.ts";
@@ -10,7 +14,11 @@ import type { UsersService } from "../services/users-service.ts";
 import { createBulkRoutes, MAX_BULK_PAYLOAD_BYTES } from "./bulk-routes.ts";
 import { createDiscoveryRoutes } from "./discovery-routes.ts";
 import { createResourceReader } from "./resource-reader.ts";
-import { createResourceRoutes, sendScim, type BaseUrlOf } from "./resource-routes.ts";
+import {
+  createResourceRoutes,
+  sendScim,
+  type BaseUrlOf,
+} from "./resource-routes.ts";
 import { toScimError } from "./scim-errors.ts";
 
 /** Path the SCIM API is served under. */
@@ -30,7 +38,8 @@ export function createScimRouter(deps: {
   const { logger } = deps;
   const baseUrlOf: BaseUrlOf = deps.publicBaseUrl
     ? () => deps.publicBaseUrl!.replace(/\/$/, "") + SCIM_BASE_PATH
-    : (req: Request) => `${req.protocol}://${req.get("host") ?? "localhost"}${SCIM_BASE_PATH}`;
+    : (req: Request) =>
+        `${req.protocol}://${req.get("host") ?? "localhost"}${SCIM_BASE_PATH}`;
   const reader = createResourceReader({ db: deps.db, schemas: deps.schemas });
   const router = express.Router();
 
@@ -42,17 +51,33 @@ export function createScimRouter(deps: {
     }),
   );
   router.use(createDiscoveryRoutes({ baseUrlOf }));
-  router.use(createBulkRoutes({ users: deps.users, groups: deps.groups, baseUrlOf, logger }));
-  const routeDeps = { reader, users: deps.users, groups: deps.groups, baseUrlOf };
+  router.use(
+    createBulkRoutes({
+      users: deps.users,
+      groups: deps.groups,
+      baseUrlOf,
+      logger,
+    }),
+  );
+  const routeDeps = {
+    reader,
+    users: deps.users,
+    groups: deps.groups,
+    baseUrlOf,
+  };
   router.use("/Users", createResourceRoutes({ kind: "User", ...routeDeps }));
   router.use("/Groups", createResourceRoutes({ kind: "Group", ...routeDeps }));
   router.use(() => {
     throw new AppError("request.not_found", "no such SCIM endpoint");
   });
-  router.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(error);
-    const { status, body } = toScimError(error, logger, { requestId: req.requestId });
-    sendScim(res, status, body);
-  });
+  router.use(
+    (error: unknown, req: Request, res: Response, next: NextFunction) => {
+      if (res.headersSent) return next(error);
+      const { status, body } = toScimError(error, logger, {
+        requestId: req.requestId,
+      });
+      sendScim(res, status, body);
+    },
+  );
   return router;
 }

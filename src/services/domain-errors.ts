@@ -23,7 +23,10 @@ export function toAppError(error: unknown): unknown {
 }
 
 /** Checks an If-Match header against the current version (RFC 7644 §3.14). */
-export function checkIfMatch(ifMatch: string | undefined, version: number): void {
+export function checkIfMatch(
+  ifMatch: string | undefined,
+  version: number,
+): void {
   if (ifMatch === undefined) return;
   const tags = ifMatch.split(",").map((t) => t.trim());
   if (tags.includes("*")) return;

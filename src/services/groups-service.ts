@@ -6,7 +6,11 @@ import { coerceResource } from "../domain/coerce-resource.ts";
 import { changedAttributes } from "../domain/lifecycle-event.ts";
 import { applyPatch } from "../domain/patch-resource.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
-import type { MemberChanges, MemberRef, StoredResource } from "../domain/stored-resource.ts";
+import type {
+  MemberChanges,
+  MemberRef,
+  StoredResource,
+} from "../domain/stored-resource.ts";
 import { AppError } from "../errors.ts";
 import {
   deleteAllGroupMembers,
@@ -26,7 +30,11 @@ import {
 } from "../store/groups-store.ts";
 import { findExistingUserIds } from "../store/users-store.ts";
 import { checkIfMatch, fromDomain } from "./domain-errors.ts";
-import { recordChange, type ChangeEvent, type WriteContext } from "./write-context.ts";
+import {
+  recordChange,
+  type ChangeEvent,
+  type WriteContext,
+} from "./write-context.ts";
 
 /** A group as the service returns it after a write (members are read separately). */
 export type GroupRecord = Omit<GroupRow, "seq">;
@@ -36,7 +44,10 @@ interface ResolvedMember {
   type: "User" | "Group";
 }
 
-function snapshot(id: string, resource: StoredResource): Record<string, unknown> {
+function snapshot(
+  id: string,
+  resource: StoredResource,
+): Record<string, unknown> {
   return { id, ...resource };
 }
 
@@ -46,7 +57,9 @@ function hasKey(body: unknown, name: string): boolean {
 }
 
 function ignoredNote(ignored: string[]): { notes?: Record<string, unknown> } {
-  return ignored.length > 0 ? { notes: { ignoredMembers: ignored.slice(0, 100) } } : {};
+  return ignored.length > 0
+    ? { notes: { ignoredMembers: ignored.slice(0, 100) } }
+    : {};
 }
 
 function notFound(id: string): AppError {
@@ -54,7 +67,11 @@ function notFound(id: string): AppError {
 }
 
 /** SCIM group writes; membership changes are row inserts and deletes, never list rewrites. */
-export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: ResourceSchema }) {
+export function createGroupsService(deps: {
+  knex: Knex;
+  clock: Clock;
+  schema: ResourceSchema;
+}) {
   const { knex, clock, schema } = deps;
 
   /**
@@ -75,14 +92,20 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
       refs.filter((r) => r.type === "Group").map((r) => r.value.toLowerCase()),
     );
     const users = await findExistingUserIds(trx, tenantId, ids, { lock: true });
-    const groupCandidates = ids.filter((id) => !users.has(id) || wantsGroup.has(id));
+    const groupCandidates = ids.filter(
+      (id) => !users.has(id) || wantsGroup.has(id),
+    );
     const groups = await findExistingGroupIds(trx, tenantId, groupCandidates);
     const resolved: ResolvedMember[] = [];
     for (const id of ids) {
       if (id === groupId) {
-        throw new AppError("scim.invalid_value", "a group cannot be a member of itself");
+        throw new AppError(
+          "scim.invalid_value",
+          "a group cannot be a member of itself",
+        );
       }
-      if (wantsGroup.has(id) && groups.has(id)) resolved.push({ id, type: "Group" });
+      if (wantsGroup.has(id) && groups.has(id))
+        resolved.push({ id, type: "Group" });
       else if (users.has(id)) resolved.push({ id, type: "User" });
       else if (groups.has(id)) resolved.push({ id, type: "Group" });
       else ignored.push(id);
@@ -101,7 +124,13 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
     const added: GroupMemberRow[] = [];
     const removed: GroupMemberRow[] = [];
     if (changes.replaceAll) {
-      const wanted = await resolveMembers(trx, tenantId, groupId, changes.replaceAll, ignored);
+      const wanted = await resolveMembers(
+        trx,
+        tenantId,
+        groupId,
+        changes.replaceAll,
+        ignored,
+      );
       const wantedIds = new Set(wanted.map((m) => m.id));
       const current = await deleteAllGroupMembers(trx, tenantId, groupId);
       // Put back the ones that stay; only real departures become events.
@@ -136,8 +165,16 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
       );
     }
     if (changes.add.length > 0) {
-      const wanted = await resolveMembers(trx, tenantId, groupId, changes.add, ignored);
-      added.push(...(await insertGroupMembers(trx, tenantId, groupId, wanted, at)));
+      const wanted = await resolveMembers(
+        trx,
+        tenantId,
+        groupId,
+        changes.add,
+        ignored,
+      );
+      added.push(
+        ...(await insertGroupMembers(trx, tenantId, groupId, wanted, at)),
+      );
     }
     return { added, removed };
   }
@@ -150,7 +187,10 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
     removed: GroupMemberRow[],
     reason?: string,
   ): ChangeEvent[] {
-    const event = (type: "group.member_added" | "group.member_removed", m: GroupMemberRow) => ({
+    const event = (
+      type: "group.member_added" | "group.member_removed",
+      m: GroupMemberRow,
+    ) => ({
       type,
       resourceType: "Group" as const,
       resourceId: groupId,
@@ -180,13 +220,24 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
     const at = clock.now();
     const ignored: string[] = [];
     const { added, removed } = memberChanges
-      ? await applyMemberChanges(trx, row.tenant_id, row.id, memberChanges, at, ignored)
+      ? await applyMemberChanges(
+          trx,
+          row.tenant_id,
+          row.id,
+          memberChanges,
+          at,
+          ignored,
+        )
       : { added: [], removed: [] };
     const resourceChanged = changedAttributes(row.resource, next).length > 0;
     const changed = resourceChanged || added.length > 0 || removed.length > 0;
     const version = changed ? row.version + 1 : row.version;
     if (changed) {
-      await updateGroupById(trx, row.tenant_id, row.id, { resource: next, version, updated_at: at });
+      await updateGroupById(trx, row.tenant_id, row.id, {
+        resource: next,
+        version,
+        updated_at: at,
+      });
     }
     const events: ChangeEvent[] = [];
     if (resourceChanged) {
@@ -195,10 +246,15 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
         resourceType: "Group",
         resourceId: row.id,
         version,
-        data: { before: snapshot(row.id, row.resource), after: snapshot(row.id, next) },
+        data: {
+          before: snapshot(row.id, row.resource),
+          after: snapshot(row.id, next),
+        },
       });
     }
-    events.push(...memberEvents(row.id, next.displayName, version, added, removed));
+    events.push(
+      ...memberEvents(row.id, next.displayName, version, added, removed),
+    );
     await recordChange(trx, ctx, {
       auditKey,
       resourceType: "Group",
@@ -207,30 +263,56 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
       events,
       ...ignoredNote(ignored),
     });
-    return changed ? { ...row, display_name: String(next.displayName), resource: next, version, updated_at: at } : row;
+    return changed
+      ? {
+          ...row,
+          display_name: String(next.displayName),
+          resource: next,
+          version,
+          updated_at: at,
+        }
+      : row;
   }
 
   return {
     /** Creates a group with its initial members (POST /Groups). */
     async createGroup(ctx: WriteContext, body: unknown): Promise<GroupRecord> {
-      const { resource, members } = fromDomain(() => coerceResource(schema, body, "create"));
+      const { resource, members } = fromDomain(() =>
+        coerceResource(schema, body, "create"),
+      );
       return inTransaction(knex, async (trx) => {
         const tenantId = ctx.principal.tenantId;
         const at = clock.now();
         const id = randomUUID();
         const ignored: string[] = [];
-        const resolved = await resolveMembers(trx, tenantId, id, members ?? [], ignored);
+        const resolved = await resolveMembers(
+          trx,
+          tenantId,
+          id,
+          members ?? [],
+          ignored,
+        );
         const record: GroupRecord = {
           tenant_id: tenantId,
           id,
           display_name: String(resource.displayName),
-          external_id: typeof resource.externalId === "string" ? resource.externalId : null,
+          external_id:
+            typeof resource.externalId === "string"
+              ? resource.externalId
+              : null,
           resource,
           version: 1,
           created_at: at,
           updated_at: at,
         };
-        await insertGroup(trx, { tenant_id: tenantId, id, resource, version: 1, created_at: at, updated_at: at });
+        await insertGroup(trx, {
+          tenant_id: tenantId,
+          id,
+          resource,
+          version: 1,
+          created_at: at,
+          updated_at: at,
+        });
         const added = await insertGroupMembers(trx, tenantId, id, resolved, at);
         const events: ChangeEvent[] = [
           {
@@ -255,10 +337,19 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
     },
 
     /** Replaces a group (PUT /Groups/{id}); `members` left out keeps the current members. */
-    async replaceGroup(ctx: WriteContext, id: string, body: unknown, ifMatch?: string): Promise<GroupRecord> {
-      const { resource, members } = fromDomain(() => coerceResource(schema, body, "replace"));
+    async replaceGroup(
+      ctx: WriteContext,
+      id: string,
+      body: unknown,
+      ifMatch?: string,
+    ): Promise<GroupRecord> {
+      const { resource, members } = fromDomain(() =>
+        coerceResource(schema, body, "replace"),
+      );
       return inTransaction(knex, async (trx) => {
-        const row = await findGroupById(trx, ctx.principal.tenantId, id, { forUpdate: true });
+        const row = await findGroupById(trx, ctx.principal.tenantId, id, {
+          forUpdate: true,
+        });
         if (!row) throw notFound(id);
         checkIfMatch(ifMatch, row.version);
         const changes: MemberChanges | undefined = hasKey(body, "members")
@@ -269,18 +360,36 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
     },
 
     /** Applies a PatchOp (PATCH /Groups/{id}); member edits cost the same at any group size. */
-    async patchGroup(ctx: WriteContext, id: string, body: unknown, ifMatch?: string): Promise<GroupRecord> {
+    async patchGroup(
+      ctx: WriteContext,
+      id: string,
+      body: unknown,
+      ifMatch?: string,
+    ): Promise<GroupRecord> {
       return inTransaction(knex, async (trx) => {
-        const row = await findGroupById(trx, ctx.principal.tenantId, id, { forUpdate: true });
+        const row = await findGroupById(trx, ctx.principal.tenantId, id, {
+          forUpdate: true,
+        });
         if (!row) throw notFound(id);
         checkIfMatch(ifMatch, row.version);
         const result = fromDomain(() => applyPatch(schema, row.resource, body));
-        return rewrite(trx, ctx, row, result.resource, result.memberChanges, "scim.group.patched");
+        return rewrite(
+          trx,
+          ctx,
+          row,
+          result.resource,
+          result.memberChanges,
+          "scim.group.patched",
+        );
       });
     },
 
     /** Deletes a group, its memberships and its membership in other groups (DELETE /Groups/{id}). */
-    async deleteGroup(ctx: WriteContext, id: string, ifMatch?: string): Promise<void> {
+    async deleteGroup(
+      ctx: WriteContext,
+      id: string,
+      ifMatch?: string,
+    ): Promise<void> {
       await inTransaction(knex, async (trx) => {
         const tenantId = ctx.principal.tenantId;
         const row = await findGroupById(trx, tenantId, id, { forUpdate: true });
@@ -288,17 +397,33 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
         checkIfMatch(ifMatch, row.version);
         const at = clock.now();
         const asMember = await deleteMembershipsOfMember(trx, tenantId, id);
-        const versions = await bumpGroupVersions(trx, tenantId, asMember.map((r) => r.group_id), at);
+        const versions = await bumpGroupVersions(
+          trx,
+          tenantId,
+          asMember.map((r) => r.group_id),
+          at,
+        );
         const members = await deleteAllGroupMembers(trx, tenantId, id);
         await deleteGroupById(trx, tenantId, id);
         const events: ChangeEvent[] = [
-          ...memberEvents(id, row.resource.displayName, row.version + 1, [], members, "group.deleted"),
+          ...memberEvents(
+            id,
+            row.resource.displayName,
+            row.version + 1,
+            [],
+            members,
+            "group.deleted",
+          ),
           {
             type: "group.deleted",
             resourceType: "Group",
             resourceId: id,
             version: row.version + 1,
-            data: { before: snapshot(id, row.resource), after: null, memberCount: members.length },
+            data: {
+              before: snapshot(id, row.resource),
+              after: null,
+              memberCount: members.length,
+            },
           },
         ];
         for (const m of asMember) {
@@ -307,10 +432,21 @@ export function createGroupsService(deps: { knex: Knex; clock: Clock; schema: Re
             resourceType: "Group",
             resourceId: m.group_id,
             version: versions.get(m.group_id) ?? 0,
-            data: { groupId: m.group_id, memberId: id, memberType: "Group", reason: "group.deleted" },
+            data: {
+              groupId: m.group_id,
+              memberId: id,
+              memberType: "Group",
+              reason: "group.deleted",
+            },
           });
         }
-        await recordChange(trx, ctx, { auditKey: "scim.group.deleted", resourceType: "Group", resourceId: id, at, events });
+        await recordChange(trx, ctx, {
+          auditKey: "scim.group.deleted",
+          resourceType: "Group",
+          resourceId: id,
+          at,
+          events,
+        });
       });
     },
   };

@@ -1,8 +1,18 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import {
+  createHash,
+  randomBytes,
+  randomUUID,
+  timingSafeEqual,
+} from "node:crypto";
 import type { Knex } from "knex";
 import type { Clock } from "../clock.ts";
 import { inTransaction, readWith } from "../db/transaction.ts";
-import { isScope, SCOPES, type Principal, type Scope } from "../domain/scopes.ts";
+import {
+  isScope,
+  SCOPES,
+  type Principal,
+  type Scope,
+} from "../domain/scopes.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import {
@@ -57,12 +67,22 @@ export function parseScopes(text: string): Scope[] {
 }
 
 /** Tenants and bearer tokens: issue, list, revoke, authenticate. */
-export function createTokensService(deps: { knex: Knex; clock: Clock; logger: Logger }) {
+export function createTokensService(deps: {
+  knex: Knex;
+  clock: Clock;
+  logger: Logger;
+}) {
   const { knex, clock, logger } = deps;
-  const cache = new Map<string, { principal: Principal; expiresAt: Date | null; until: number }>();
+  const cache = new Map<
+    string,
+    { principal: Principal; expiresAt: Date | null; until: number }
+  >();
   const lastUsedWritten = new Map<string, number>();
 
-  async function ensureTenant(trx: Knex.Transaction, name: string): Promise<TenantRow> {
+  async function ensureTenant(
+    trx: Knex.Transaction,
+    name: string,
+  ): Promise<TenantRow> {
     const existing = await findTenantByName(trx, name);
     if (existing) return existing;
     const row = { id: randomUUID(), name, created_at: clock.now() };
@@ -73,9 +93,16 @@ export function createTokensService(deps: { knex: Knex; clock: Clock; logger: Lo
   async function issue(
     trx: Knex.Transaction,
     tenant: TenantRow,
-    input: { name: string; scopes: Scope[]; expiresAt?: Date | null; secret?: string },
+    input: {
+      name: string;
+      scopes: Scope[];
+      expiresAt?: Date | null;
+      secret?: string;
+    },
   ): Promise<IssuedToken> {
-    const secret = input.secret ?? TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString("base64url");
+    const secret =
+      input.secret ??
+      TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString("base64url");
     const token = {
       id: randomUUID(),
       tenant_id: tenant.id,
@@ -95,11 +122,17 @@ export function createTokensService(deps: { knex: Knex; clock: Clock; logger: Lo
     /** Creates a tenant; fails when the name is taken. */
     async createTenant(name: string): Promise<TenantRow> {
       if (!/^[a-z0-9][a-z0-9-_.]{0,62}$/i.test(name)) {
-        throw new AppError("request.invalid", "tenant names are 1-63 letters, digits, - _ or .");
+        throw new AppError(
+          "request.invalid",
+          "tenant names are 1-63 letters, digits, - _ or .",
+        );
       }
       return inTransaction(knex, async (trx) => {
         if (await findTenantByName(trx, name)) {
-          throw new AppError("tenant.already_exists", `tenant "${name}" already exists`);
+          throw new AppError(
+            "tenant.already_exists",
+            `tenant "${name}" already exists`,
+          );
         }
         const row = { id: randomUUID(), name, created_at: clock.now() };
         await insertTenant(trx, row);
@@ -119,7 +152,11 @@ export function createTokensService(deps: { knex: Knex; clock: Clock; logger: Lo
     }): Promise<IssuedToken> {
       return inTransaction(knex, async (trx) => {
         const tenant = await findTenantByName(trx, input.tenant);
-        if (!tenant) throw new AppError("tenant.not_found", `tenant "${input.tenant}" not found`);
+        if (!tenant)
+          throw new AppError(
+            "tenant.not_found",
+            `tenant "${input.tenant}" not found`,
+          );
         return issue(trx, tenant, { name: input.name ?? "token", ...input });
       });
     },
@@ -127,7 +164,11 @@ export function createTokensService(deps: { knex: Knex; clock: Clock; logger: Lo
     /** Lists a tenant's tokens (never their secrets). */
     async listTokens(tenantName: string): Promise<TokenRow[]> {
       const tenant = await readWith(() => findTenantByName(knex, tenantName));
-      if (!tenant) throw new AppError("tenant.not_found", `tenant "${tenantName}" not found`);
+      if (!tenant)
+        throw new AppError(
+          "tenant.not_found",
+          `tenant "${tenantName}" not found`,
+        );
       return readWith(() => listTokensByTenant(knex, tenant.id));
     },
 
@@ -136,7 +177,8 @@ export function createTokensService(deps: { knex: Knex; clock: Clock; logger: Lo
       const revoked = await inTransaction(knex, (trx) =>
         updateTokenRevokedById(trx, id, clock.now()),
       );
-      if (!revoked) throw new AppError("token.not_found", `no live token with id ${id}`);
+      if (!revoked)
+        throw new AppError("token.not_found", `no live token with id ${id}`);
       for (const [key, entry] of cache) {
         if (entry.principal.tokenId === id) cache.delete(key);
       }
@@ -146,11 +188,16 @@ export function createTokensService(deps: { knex: Knex; clock: Clock; logger: Lo
      * Makes sure a working endpoint exists at start: the bootstrap token (when configured) on the
      * `default` tenant with every scope, or, on an empty database, a fresh token to print once.
      */
-    async ensureBootstrap(bootstrapSecret?: string): Promise<IssuedToken | undefined> {
+    async ensureBootstrap(
+      bootstrapSecret?: string,
+    ): Promise<IssuedToken | undefined> {
       return inTransaction(knex, async (trx) => {
         if (bootstrapSecret) {
           const tenant = await ensureTenant(trx, DEFAULT_TENANT);
-          const existing = await findTokenByDigest(trx, digestToken(bootstrapSecret));
+          const existing = await findTokenByDigest(
+            trx,
+            digestToken(bootstrapSecret),
+          );
           if (existing) return undefined;
           await issue(trx, tenant, {
             name: "bootstrap",
@@ -188,12 +235,19 @@ export function createTokensService(deps: { knex: Knex; clock: Clock; logger: Lo
         scopes: row.scopes.filter(isScope),
       };
       if (cache.size >= AUTH_CACHE_MAX_ENTRIES) cache.clear();
-      cache.set(key, { principal, expiresAt: row.expires_at, until: Date.now() + AUTH_CACHE_TTL_MS });
+      cache.set(key, {
+        principal,
+        expiresAt: row.expires_at,
+        until: Date.now() + AUTH_CACHE_TTL_MS,
+      });
       const last = lastUsedWritten.get(row.id) ?? 0;
       if (Date.now() - last > LAST_USED_WRITE_INTERVAL_MS) {
         lastUsedWritten.set(row.id, Date.now());
         updateTokenLastUsedById(knex, row.id, now).catch((error: unknown) =>
-          logger.warn("could not record token use", { tokenId: row.id, error: String(error) }),
+          logger.warn("could not record token use", {
+            tokenId: row.id,
+            error: String(error),
+          }),
         );
       }
       return principal;

@@ -3,7 +3,10 @@ import type { Knex } from "knex";
 import type { Clock } from "../clock.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { coerceResource } from "../domain/coerce-resource.ts";
-import { userChangeEvents, type LifecycleEventType } from "../domain/lifecycle-event.ts";
+import {
+  userChangeEvents,
+  type LifecycleEventType,
+} from "../domain/lifecycle-event.ts";
 import { applyPatch } from "../domain/patch-resource.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
@@ -19,17 +22,28 @@ import {
   type UserRow,
 } from "../store/users-store.ts";
 import { checkIfMatch, fromDomain } from "./domain-errors.ts";
-import { recordChange, type ChangeEvent, type WriteContext } from "./write-context.ts";
+import {
+  recordChange,
+  type ChangeEvent,
+  type WriteContext,
+} from "./write-context.ts";
 
 /** A user as the service returns it after a write. */
 export type UserRecord = Omit<UserRow, "seq" | "emails_search">;
 
-function snapshot(id: string, resource: StoredResource): Record<string, unknown> {
+function snapshot(
+  id: string,
+  resource: StoredResource,
+): Record<string, unknown> {
   return { id, ...resource };
 }
 
 function auditKeyFor(events: LifecycleEventType[], fallback: string): string {
-  for (const type of ["user.deactivated", "user.reactivated", "user.updated"] as const) {
+  for (const type of [
+    "user.deactivated",
+    "user.reactivated",
+    "user.updated",
+  ] as const) {
     if (events.includes(type)) return `scim.${type}`;
   }
   return fallback;
@@ -45,7 +59,11 @@ function notFound(id: string): AppError {
 }
 
 /** SCIM user writes: each one a transaction with its audit entry and lifecycle events. */
-export function createUsersService(deps: { knex: Knex; clock: Clock; schema: ResourceSchema }) {
+export function createUsersService(deps: {
+  knex: Knex;
+  clock: Clock;
+  schema: ResourceSchema;
+}) {
   const { knex, clock, schema } = deps;
 
   async function rewrite(
@@ -59,7 +77,11 @@ export function createUsersService(deps: { knex: Knex; clock: Clock; schema: Res
     const at = clock.now();
     const version = types.length > 0 ? row.version + 1 : row.version;
     if (types.length > 0) {
-      await updateUserById(trx, row.tenant_id, row.id, { resource: next, version, updated_at: at });
+      await updateUserById(trx, row.tenant_id, row.id, {
+        resource: next,
+        version,
+        updated_at: at,
+      });
     }
     const before = snapshot(row.id, row.resource);
     const after = snapshot(row.id, next);
@@ -77,13 +99,23 @@ export function createUsersService(deps: { knex: Knex; clock: Clock; schema: Res
       at,
       events,
     });
-    return types.length > 0 ? { ...row, ...userColumnsOf(next), resource: next, version, updated_at: at } : row;
+    return types.length > 0
+      ? {
+          ...row,
+          ...userColumnsOf(next),
+          resource: next,
+          version,
+          updated_at: at,
+        }
+      : row;
   }
 
   return {
     /** Creates a user (POST /Users). */
     async createUser(ctx: WriteContext, body: unknown): Promise<UserRecord> {
-      const { resource } = fromDomain(() => coerceResource(schema, body, "create"));
+      const { resource } = fromDomain(() =>
+        coerceResource(schema, body, "create"),
+      );
       return inTransaction(knex, async (trx) => {
         const at = clock.now();
         const id = randomUUID();
@@ -130,13 +162,19 @@ export function createUsersService(deps: { knex: Knex; clock: Clock; schema: Res
       body: unknown,
       ifMatch?: string,
     ): Promise<UserRecord> {
-      const { resource } = fromDomain(() => coerceResource(schema, body, "replace"));
+      const { resource } = fromDomain(() =>
+        coerceResource(schema, body, "replace"),
+      );
       return inTransaction(knex, async (trx) => {
-        const row = await findUserById(trx, ctx.principal.tenantId, id, { forUpdate: true });
+        const row = await findUserById(trx, ctx.principal.tenantId, id, {
+          forUpdate: true,
+        });
         if (!row) throw notFound(id);
         checkIfMatch(ifMatch, row.version);
         // A PUT that omits `active` must not reactivate a deactivated user by accident.
-        const next = hasKey(body, "active") ? resource : { ...resource, active: row.active };
+        const next = hasKey(body, "active")
+          ? resource
+          : { ...resource, active: row.active };
         return rewrite(trx, ctx, row, next, "scim.user.replaced");
       });
     },
@@ -149,16 +187,24 @@ export function createUsersService(deps: { knex: Knex; clock: Clock; schema: Res
       ifMatch?: string,
     ): Promise<UserRecord> {
       return inTransaction(knex, async (trx) => {
-        const row = await findUserById(trx, ctx.principal.tenantId, id, { forUpdate: true });
+        const row = await findUserById(trx, ctx.principal.tenantId, id, {
+          forUpdate: true,
+        });
         if (!row) throw notFound(id);
         checkIfMatch(ifMatch, row.version);
-        const { resource } = fromDomain(() => applyPatch(schema, row.resource, body));
+        const { resource } = fromDomain(() =>
+          applyPatch(schema, row.resource, body),
+        );
         return rewrite(trx, ctx, row, resource, "scim.user.patched");
       });
     },
 
     /** Deletes a user and its memberships (DELETE /Users/{id}). */
-    async deleteUser(ctx: WriteContext, id: string, ifMatch?: string): Promise<void> {
+    async deleteUser(
+      ctx: WriteContext,
+      id: string,
+      ifMatch?: string,
+    ): Promise<void> {
       await inTransaction(knex, async (trx) => {
         const tenantId = ctx.principal.tenantId;
         const row = await findUserById(trx, tenantId, id, { forUpdate: true });
@@ -178,7 +224,12 @@ export function createUsersService(deps: { knex: Knex; clock: Clock; schema: Res
           resourceType: "Group",
           resourceId: r.group_id,
           version: versions.get(r.group_id) ?? 0,
-          data: { groupId: r.group_id, memberId: id, memberType: "User", reason: "user.deleted" },
+          data: {
+            groupId: r.group_id,
+            memberId: id,
+            memberType: "User",
+            reason: "user.deleted",
+          },
         }));
         events.push({
           type: "user.deleted",

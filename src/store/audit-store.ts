@@ -18,8 +18,13 @@ export interface AuditEntryRow extends NewAuditEntry {
 }
 
 /** Appends an audit entry and returns its id. */
-export async function insertAuditEntry(db: Db, entry: NewAuditEntry): Promise<string> {
-  const [row] = await db("audit_entries").insert(entry).returning<{ id: string }[]>("id");
+export async function insertAuditEntry(
+  db: Db,
+  entry: NewAuditEntry,
+): Promise<string> {
+  const [row] = await db("audit_entries")
+    .insert(entry)
+    .returning<{ id: string }[]>("id");
   return row!.id;
 }
 
@@ -29,7 +34,9 @@ export async function listAuditEntries(
   tenantId: string,
   options: { resourceId?: string; afterId?: string; limit?: number } = {},
 ): Promise<AuditEntryRow[]> {
-  const query = db<AuditEntryRow>("audit_entries").where({ tenant_id: tenantId });
+  const query = db<AuditEntryRow>("audit_entries").where({
+    tenant_id: tenantId,
+  });
   if (options.resourceId) query.andWhere({ resource_id: options.resourceId });
   if (options.afterId) query.andWhere("id", ">", options.afterId);
   return query.orderBy("id").limit(options.limit ?? 1000);

@@ -96,7 +96,9 @@ export async function listMembersOfGroups(
       "gm.group_id",
       "gm.member_id",
       "gm.member_type",
-      db.raw("coalesce(u.display_name, u.user_name, g.display_name) as display"),
+      db.raw(
+        "coalesce(u.display_name, u.user_name, g.display_name) as display",
+      ),
     );
 }
 

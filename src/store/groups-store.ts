@@ -15,10 +15,14 @@ export interface GroupRow {
   updated_at: Date;
 }
 
-function groupColumnsOf(resource: StoredResource): { display_name: string; external_id: string | null } {
+function groupColumnsOf(resource: StoredResource): {
+  display_name: string;
+  external_id: string | null;
+} {
   return {
     display_name: String(resource.displayName),
-    external_id: typeof resource.externalId === "string" ? resource.externalId : null,
+    external_id:
+      typeof resource.externalId === "string" ? resource.externalId : null,
   };
 }
 
@@ -30,7 +34,9 @@ export async function findGroupById(
   options: { forUpdate?: boolean } = {},
 ): Promise<GroupRow | undefined> {
   if (!isUuid(id)) return undefined;
-  const query = db<GroupRow>("groups").where({ tenant_id: tenantId, id }).first();
+  const query = db<GroupRow>("groups")
+    .where({ tenant_id: tenantId, id })
+    .first();
   if (options.forUpdate) query.forUpdate();
   return query;
 }
@@ -65,7 +71,11 @@ export async function updateGroupById(
 }
 
 /** Deletes a group (its member rows cascade); returns false when there was none. */
-export async function deleteGroupById(db: Db, tenantId: string, id: string): Promise<boolean> {
+export async function deleteGroupById(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<boolean> {
   if (!isUuid(id)) return false;
   return (await db("groups").where({ tenant_id: tenantId, id }).delete()) > 0;
 }

@@ -38,7 +38,9 @@ export async function listLifecycleEvents(
   tenantId: string,
   options: { resourceId?: string; afterId?: string; limit?: number } = {},
 ): Promise<LifecycleEventRow[]> {
-  const query = db<LifecycleEventRow>("lifecycle_events").where({ tenant_id: tenantId });
+  const query = db<LifecycleEventRow>("lifecycle_events").where({
+    tenant_id: tenantId,
+  });
   if (options.resourceId) query.andWhere({ resource_id: options.resourceId });
   if (options.afterId) query.andWhere("id", ">", options.afterId);
   return query.orderBy("id").limit(options.limit ?? 1000);

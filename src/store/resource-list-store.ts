@@ -29,15 +29,28 @@ export async function listResourceRows<Row>(
 ): Promise<Row[]> {
   const alias = ALIAS[table];
   const direction = query.descending ? "DESC" : "ASC";
-  const builder = db(`${table} as ${alias}`).where(`${alias}.tenant_id`, tenantId);
-  if (query.where) builder.andWhereRaw(`(${query.where.sql})`, query.where.bindings as never[]);
-  if (query.afterSeq !== undefined) builder.andWhere(`${alias}.seq`, ">", query.afterSeq);
+  const builder = db(`${table} as ${alias}`).where(
+    `${alias}.tenant_id`,
+    tenantId,
+  );
+  if (query.where)
+    builder.andWhereRaw(
+      `(${query.where.sql})`,
+      query.where.bindings as never[],
+    );
+  if (query.afterSeq !== undefined)
+    builder.andWhere(`${alias}.seq`, ">", query.afterSeq);
   if (query.sortSql) {
-    builder.orderByRaw(`${query.sortSql} ${direction} NULLS LAST, ${alias}.seq ${direction}`);
+    builder.orderByRaw(
+      `${query.sortSql} ${direction} NULLS LAST, ${alias}.seq ${direction}`,
+    );
   } else {
     builder.orderBy(`${alias}.seq`, "asc");
   }
-  return (await builder.offset(query.offset).limit(query.limit).select(`${alias}.*`)) as Row[];
+  return (await builder
+    .offset(query.offset)
+    .limit(query.limit)
+    .select(`${alias}.*`)) as Row[];
 }
 
 /** Counts the rows a filter matches. */
@@ -48,7 +61,10 @@ export async function countResourceRows(
   where?: SqlCondition,
 ): Promise<number> {
   const alias = ALIAS[table];
-  const builder = db(`${table} as ${alias}`).where(`${alias}.tenant_id`, tenantId);
+  const builder = db(`${table} as ${alias}`).where(
+    `${alias}.tenant_id`,
+    tenantId,
+  );
   if (where) builder.andWhereRaw(`(${where.sql})`, where.bindings as never[]);
   const row = await builder.count<{ count: string }[]>({ count: "*" }).first();
   return Number(row?.count ?? 0);

@@ -8,7 +8,10 @@ export interface TenantRow {
 }
 
 /** Finds a tenant by its unique name. */
-export async function findTenantByName(db: Db, name: string): Promise<TenantRow | undefined> {
+export async function findTenantByName(
+  db: Db,
+  name: string,
+): Promise<TenantRow | undefined> {
   return db<TenantRow>("tenants").where({ name }).first();
 }
 
@@ -24,6 +27,8 @@ export async function listTenants(db: Db): Promise<TenantRow[]> {
 
 /** Counts tenants. */
 export async function countTenants(db: Db): Promise<number> {
-  const row = await db("tenants").count<{ count: string }[]>({ count: "*" }).first();
+  const row = await db("tenants")
+    .count<{ count: string }[]>({ count: "*" })
+    .first();
   return Number(row?.count ?? 0);
 }

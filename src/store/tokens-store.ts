@@ -31,22 +31,41 @@ export async function findTokenByDigest(
 }
 
 /** Inserts a token. */
-export async function insertToken(db: Db, row: Omit<TokenRow, "last_used_at">): Promise<void> {
+export async function insertToken(
+  db: Db,
+  row: Omit<TokenRow, "last_used_at">,
+): Promise<void> {
   await db("tokens").insert(row);
 }
 
 /** Lists a tenant's tokens, newest first. */
-export async function listTokensByTenant(db: Db, tenantId: string): Promise<TokenRow[]> {
-  return db<TokenRow>("tokens").where({ tenant_id: tenantId }).orderBy("created_at", "desc");
+export async function listTokensByTenant(
+  db: Db,
+  tenantId: string,
+): Promise<TokenRow[]> {
+  return db<TokenRow>("tokens")
+    .where({ tenant_id: tenantId })
+    .orderBy("created_at", "desc");
 }
 
 /** Marks a token revoked; returns false when no live token had that id. */
-export async function updateTokenRevokedById(db: Db, id: string, at: Date): Promise<boolean> {
-  const count = await db("tokens").where({ id }).whereNull("revoked_at").update({ revoked_at: at });
+export async function updateTokenRevokedById(
+  db: Db,
+  id: string,
+  at: Date,
+): Promise<boolean> {
+  const count = await db("tokens")
+    .where({ id })
+    .whereNull("revoked_at")
+    .update({ revoked_at: at });
   return count > 0;
 }
 
 /** Records when a token was last used (best effort, throttled by the caller). */
-export async function updateTokenLastUsedById(db: Db, id: string, at: Date): Promise<void> {
+export async function updateTokenLastUsedById(
+  db: Db,
+  id: string,
+  at: Date,
+): Promise<void> {
   await db("tokens").where({ id }).update({ last_used_at: at });
 }

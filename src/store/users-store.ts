@@ -28,11 +28,15 @@ export interface UserColumns {
 
 /** Copies the columns that filters and uniqueness use out of the resource. */
 export function userColumnsOf(resource: StoredResource): UserColumns {
-  const emails = Array.isArray(resource.emails) ? (resource.emails as { value?: unknown }[]) : [];
+  const emails = Array.isArray(resource.emails)
+    ? (resource.emails as { value?: unknown }[])
+    : [];
   return {
     user_name: String(resource.userName),
-    external_id: typeof resource.externalId === "string" ? resource.externalId : null,
-    display_name: typeof resource.displayName === "string" ? resource.displayName : null,
+    external_id:
+      typeof resource.externalId === "string" ? resource.externalId : null,
+    display_name:
+      typeof resource.displayName === "string" ? resource.displayName : null,
     active: resource.active !== false,
     // Newline-joined so the trigram index serves `emails.value co "x"`; the exact check follows.
     emails_search: emails
@@ -65,7 +69,15 @@ export async function findUserById(
 /** Inserts a user row. */
 export async function insertUser(
   db: Db,
-  row: Omit<UserRow, "seq" | "emails_search" | "user_name" | "external_id" | "display_name" | "active">,
+  row: Omit<
+    UserRow,
+    | "seq"
+    | "emails_search"
+    | "user_name"
+    | "external_id"
+    | "display_name"
+    | "active"
+  >,
 ): Promise<void> {
   await db("users").insert({
     ...row,
@@ -92,7 +104,11 @@ export async function updateUserById(
 }
 
 /** Deletes a user; returns false when there was none. */
-export async function deleteUserById(db: Db, tenantId: string, id: string): Promise<boolean> {
+export async function deleteUserById(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<boolean> {
   if (!isUuid(id)) return false;
   return (await db("users").where({ tenant_id: tenantId, id }).delete()) > 0;
 }

@@ -26,71 +26,131 @@ describe("SCIM Groups", () => {
   });
 
   async function createUser(userName: string): Promise<string> {
-    const res = await request(ctx.app).post("/scim/v2/Users").set(tenant.auth).send({ schemas: [USER], userName });
+    const res = await request(ctx.app)
+      .post("/scim/v2/Users")
+      .set(tenant.auth)
+      .send({ schemas: [USER], userName });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body.id as string;
   }
 
-  async function createGroup(displayName: string, members: string[] = []): Promise<string> {
+  async function createGroup(
+    displayName: string,
+    members: string[] = [],
+  ): Promise<string> {
     const res = await request(ctx.app)
       .post("/scim/v2/Groups")
       .set(tenant.auth)
-      .send({ schemas: [GROUP], displayName, members: members.map((value) => ({ value })) });
+      .send({
+        schemas: [GROUP],
+        displayName,
+        members: members.map((value) => ({ value })),
+      });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body.id as string;
   }
 
   async function patchGroup(id: string, Operations: unknown[]) {
-    return request(ctx.app).patch(`/scim/v2/Groups/${id}`).set(tenant.auth).send({ schemas: [PATCH], Operations });
+    return request(ctx.app)
+      .patch(`/scim/v2/Groups/${id}`)
+      .set(tenant.auth)
+      .send({ schemas: [PATCH], Operations });
   }
 
   async function memberIds(groupId: string): Promise<string[]> {
-    const res = await request(ctx.app).get(`/scim/v2/Groups/${groupId}`).set(tenant.auth);
+    const res = await request(ctx.app)
+      .get(`/scim/v2/Groups/${groupId}`)
+      .set(tenant.auth);
     assert.equal(res.status, 200);
     return (res.body.members as { value: string }[]).map((m) => m.value).sort();
   }
 
   async function eventTypes(resourceId: string): Promise<string[]> {
-    const rows = await ctx.knex("lifecycle_events").where({ tenant_id: tenant.id, resource_id: resourceId }).orderBy("id");
+    const rows = await ctx
+      .knex("lifecycle_events")
+      .where({ tenant_id: tenant.id, resource_id: resourceId })
+      .orderBy("id");
     return rows.map((r) => r.type as string);
   }
 
   it("creates a group with members and shows them with display names", async () => {
     const ada = await createUser("ada");
     const group = await createGroup("Engineering", [ada]);
-    const res = await request(ctx.app).get(`/scim/v2/Groups/${group}`).set(tenant.auth);
+    const res = await request(ctx.app)
+      .get(`/scim/v2/Groups/${group}`)
+      .set(tenant.auth);
     assert.deepEqual(res.body.members, [
-      { value: ada, display: "ada", type: "User", $ref: `${res.body.meta.location.replace(/Groups\/.*/, "")}Users/${ada}` },
+      {
+        value: ada,
+        display: "ada",
+        type: "User",
+        $ref: `${res.body.meta.location.replace(/Groups\/.*/, "")}Users/${ada}`,
+      },
     ]);
-    assert.deepEqual(await eventTypes(group), ["group.created", "group.member_added"]);
+    assert.deepEqual(await eventTypes(group), [
+      "group.created",
+      "group.member_added",
+    ]);
   });
 
   it("adds a member once even when Okta sends the add twice, answering 204", async () => {
     const ada = await createUser("ada");
     const group = await createGroup("Sales");
     for (let i = 0; i < 2; i++) {
-      const res = await patchGroup(group, [{ op: "add", path: "members", value: [{ value: ada }] }]);
+      const res = await patchGroup(group, [
+        { op: "add", path: "members", value: [{ value: ada }] },
+      ]);
       assert.equal(res.status, 204);
     }
     assert.deepEqual(await memberIds(group), [ada]);
-    assert.deepEqual(await eventTypes(group), ["group.created", "group.member_added"]);
+    assert.deepEqual(await eventTypes(group), [
+      "group.created",
+      "group.member_added",
+    ]);
   });
 
   it("removes members by Okta's filter path and by Entra's value array", async () => {
-    const [a, b, c] = [await createUser("a"), await createUser("b"), await createUser("c")];
+    const [a, b, c] = [
+      await createUser("a"),
+      await createUser("b"),
+      await createUser("c"),
+    ];
     const group = await createGroup("Ops", [a, b, c]);
-    assert.equal((await patchGroup(group, [{ op: "remove", path: `members[value eq "${a}"]` }])).status, 204);
-    assert.equal((await patchGroup(group, [{ op: "Remove", path: "members", value: [{ value: b }] }])).status, 204);
+    assert.equal(
+      (
+        await patchGroup(group, [
+          { op: "remove", path: `members[value eq "${a}"]` },
+        ])
+      ).status,
+      204,
+    );
+    assert.equal(
+      (
+        await patchGroup(group, [
+          { op: "Remove", path: "members", value: [{ value: b }] },
+        ])
+      ).status,
+      204,
+    );
     assert.deepEqual(await memberIds(group), [c]);
   });
 
   it("replaces all members and records only real arrivals and departures", async () => {
-    const [a, b, c] = [await createUser("a"), await createUser("b"), await createUser("c")];
+    const [a, b, c] = [
+      await createUser("a"),
+      await createUser("b"),
+      await createUser("c"),
+    ];
     const group = await createGroup("Support", [a, b]);
-    const res = await patchGroup(group, [{ op: "replace", path: "members", value: [{ value: b }, { value: c }] }]);
+    const res = await patchGroup(group, [
+      { op: "replace", path: "members", value: [{ value: b }, { value: c }] },
+    ]);
     assert.equal(res.status, 204);
     assert.deepEqual(await memberIds(group), [b, c].sort());
-    const events = await ctx.knex("lifecycle_events").where({ tenant_id: tenant.id, resource_id: group }).orderBy("id");
+    const events = await ctx
+      .knex("lifecycle_events")
+      .where({ tenant_id: tenant.id, resource_id: group })
+      .orderBy("id");
     assert.deepEqual(
       events.slice(3).map((e) => [e.type, e.data.memberId]),
       [
@@ -105,7 +165,10 @@ describe("SCIM Groups", () => {
     const group = await createGroup("Finance Team", [a]);
     const res = await request(ctx.app)
       .get("/scim/v2/Groups")
-      .query({ filter: 'displayName eq "finance team"', excludedAttributes: "members" })
+      .query({
+        filter: 'displayName eq "finance team"',
+        excludedAttributes: "members",
+      })
       .set(tenant.auth);
     assert.equal(res.body.totalResults, 1);
     assert.equal(res.body.Resources[0].id, group);
@@ -115,28 +178,47 @@ describe("SCIM Groups", () => {
   it("removes a deleted user from its groups and records member_removed", async () => {
     const a = await createUser("a");
     const group = await createGroup("Legal", [a]);
-    assert.equal((await request(ctx.app).delete(`/scim/v2/Users/${a}`).set(tenant.auth)).status, 204);
+    assert.equal(
+      (await request(ctx.app).delete(`/scim/v2/Users/${a}`).set(tenant.auth))
+        .status,
+      204,
+    );
     assert.deepEqual(await memberIds(group), []);
-    assert.deepEqual((await eventTypes(group)).slice(-1), ["group.member_removed"]);
+    assert.deepEqual((await eventTypes(group)).slice(-1), [
+      "group.member_removed",
+    ]);
   });
 
   it("ignores member references to users of another tenant and notes them in the audit entry", async () => {
     const other = await createTestTenant(ctx);
-    const foreign = await request(ctx.app).post("/scim/v2/Users").set(other.auth).send({ schemas: [USER], userName: "x" });
+    const foreign = await request(ctx.app)
+      .post("/scim/v2/Users")
+      .set(other.auth)
+      .send({ schemas: [USER], userName: "x" });
     const group = await createGroup("Mixed");
-    const res = await patchGroup(group, [{ op: "add", path: "members", value: [{ value: foreign.body.id }] }]);
+    const res = await patchGroup(group, [
+      { op: "add", path: "members", value: [{ value: foreign.body.id }] },
+    ]);
     assert.equal(res.status, 204);
     assert.deepEqual(await memberIds(group), []);
-    const audit = await ctx.knex("audit_entries").where({ tenant_id: tenant.id, resource_id: group }).orderBy("id");
+    const audit = await ctx
+      .knex("audit_entries")
+      .where({ tenant_id: tenant.id, resource_id: group })
+      .orderBy("id");
     assert.deepEqual(audit.at(-1).detail.ignoredMembers, [foreign.body.id]);
   });
 
   it("shows a user's groups on the user", async () => {
     const a = await createUser("a");
     const group = await createGroup("Readers", [a]);
-    const res = await request(ctx.app).get(`/scim/v2/Users/${a}`).set(tenant.auth);
+    const res = await request(ctx.app)
+      .get(`/scim/v2/Users/${a}`)
+      .set(tenant.auth);
     assert.deepEqual(
-      res.body.groups.map((g: { value: string; display: string }) => [g.value, g.display]),
+      res.body.groups.map((g: { value: string; display: string }) => [
+        g.value,
+        g.display,
+      ]),
       [[group, "Readers"]],
     );
   });

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import request from "supertest";
-import { createTestContext, createTestTenant, type TestContext, type TestTenant } from "../support/test-app.ts";
+import {
+  createTestContext,
+  createTestTenant,
+  type TestContext,
+  type TestTenant,
+} from "../support/test-app.ts";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -33,11 +38,23 @@ describe("SCIM Users", () => {
       .post("/scim/v2/Users")
       .set(tenant.auth)
       .set("Content-Type", "application/scim+json")
-      .send(JSON.stringify({ schemas: [USER], userName: "ada@example.com", name: { givenName: "Ada" } }));
+      .send(
+        JSON.stringify({
+          schemas: [USER],
+          userName: "ada@example.com",
+          name: { givenName: "Ada" },
+        }),
+      );
     assert.equal(res.status, 201);
-    assert.match(String(res.headers["content-type"]), /application\/scim\+json/);
+    assert.match(
+      String(res.headers["content-type"]),
+      /application\/scim\+json/,
+    );
     assert.equal(res.headers.location, `${res.body.meta.location}`);
-    assert.match(String(res.headers.location), new RegExp(`/scim/v2/Users/${res.body.id}$`));
+    assert.match(
+      String(res.headers.location),
+      new RegExp(`/scim/v2/Users/${res.body.id}$`),
+    );
     assert.equal(res.headers.etag, 'W/"1"');
     assert.equal(res.body.meta.version, 'W/"1"');
     assert.equal(res.body.meta.resourceType, "User");
@@ -57,7 +74,12 @@ describe("SCIM Users", () => {
   });
 
   it("treats null values in a create as not set", async () => {
-    const user = await createUser({ userName: "nulls", displayName: null, title: null, emails: null });
+    const user = await createUser({
+      userName: "nulls",
+      displayName: null,
+      title: null,
+      emails: null,
+    });
     assert.equal("displayName" in user, false);
     assert.equal("emails" in user, false);
   });
@@ -66,7 +88,11 @@ describe("SCIM Users", () => {
     const user = await createUser({ userName: "Linus@Example.com" });
     const found = await request(ctx.app)
       .get("/scim/v2/Users")
-      .query({ filter: 'userName eq "linus@example.com"', startIndex: 1, count: 100 })
+      .query({
+        filter: 'userName eq "linus@example.com"',
+        startIndex: 1,
+        count: 100,
+      })
       .set(tenant.auth);
     assert.equal(found.status, 200);
     assert.equal(found.body.totalResults, 1);
@@ -76,7 +102,11 @@ describe("SCIM Users", () => {
       .query({ filter: 'userName eq "2f6c1d7e-0000-4000-8000-000000000000"' })
       .set(tenant.auth);
     assert.deepEqual(
-      { total: missing.body.totalResults, items: missing.body.itemsPerPage, resources: missing.body.Resources },
+      {
+        total: missing.body.totalResults,
+        items: missing.body.itemsPerPage,
+        resources: missing.body.Resources,
+      },
       { total: 0, items: 0, resources: [] },
     );
   });
@@ -93,19 +123,36 @@ describe("SCIM Users", () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.active, false);
     assert.equal(res.body.meta.version, 'W/"2"');
-    const events = await ctx.knex("lifecycle_events").where({ tenant_id: tenant.id, resource_id: user.id }).orderBy("id");
-    assert.deepEqual(events.map((e) => e.type), ["user.created", "user.deactivated"]);
+    const events = await ctx
+      .knex("lifecycle_events")
+      .where({ tenant_id: tenant.id, resource_id: user.id })
+      .orderBy("id");
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ["user.created", "user.deactivated"],
+    );
     assert.equal(events[1].data.before.active, true);
     assert.equal(events[1].data.after.active, false);
-    const audit = await ctx.knex("audit_entries").where({ tenant_id: tenant.id, resource_id: user.id }).orderBy("id");
-    assert.deepEqual(audit.map((a) => a.key), ["scim.user.created", "scim.user.deactivated"]);
+    const audit = await ctx
+      .knex("audit_entries")
+      .where({ tenant_id: tenant.id, resource_id: user.id })
+      .orderBy("id");
+    assert.deepEqual(
+      audit.map((a) => a.key),
+      ["scim.user.created", "scim.user.deactivated"],
+    );
     assert.equal(events[1].audit_entry_id, audit[1].id);
   });
 
   it("masks passwords in the audit trail and never returns them", async () => {
-    const user = await createUser({ userName: "pw", password: "hunter2-secret" });
+    const user = await createUser({
+      userName: "pw",
+      password: "hunter2-secret",
+    });
     assert.equal("password" in user, false);
-    const [entry] = await ctx.knex("audit_entries").where({ tenant_id: tenant.id, resource_id: user.id });
+    const [entry] = await ctx
+      .knex("audit_entries")
+      .where({ tenant_id: tenant.id, resource_id: user.id });
     assert.equal(entry.detail.body.password, "[masked]");
     assert.ok(!JSON.stringify(entry).includes("hunter2"));
   });
@@ -116,15 +163,24 @@ describe("SCIM Users", () => {
       schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
       Operations: [{ op: "replace", path: "displayName", value: "After" }],
     };
-    const ok = await request(ctx.app).patch(`/scim/v2/Users/${user.id}`).set(tenant.auth).set("If-Match", 'W/"1"').send(patch);
+    const ok = await request(ctx.app)
+      .patch(`/scim/v2/Users/${user.id}`)
+      .set(tenant.auth)
+      .set("If-Match", 'W/"1"')
+      .send(patch);
     assert.equal(ok.status, 200);
     const stale = await request(ctx.app)
       .patch(`/scim/v2/Users/${user.id}`)
       .set(tenant.auth)
       .set("If-Match", 'W/"1"')
-      .send({ ...patch, Operations: [{ op: "replace", path: "displayName", value: "Lost" }] });
+      .send({
+        ...patch,
+        Operations: [{ op: "replace", path: "displayName", value: "Lost" }],
+      });
     assert.equal(stale.status, 412);
-    const now = await request(ctx.app).get(`/scim/v2/Users/${user.id}`).set(tenant.auth);
+    const now = await request(ctx.app)
+      .get(`/scim/v2/Users/${user.id}`)
+      .set(tenant.auth);
     assert.equal(now.body.displayName, "After");
   });
 
@@ -134,10 +190,21 @@ describe("SCIM Users", () => {
       request(ctx.app)
         .patch(`/scim/v2/Users/${user.id}`)
         .set(tenant.auth)
-        .send({ schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [{ op: "add", path, value }] });
-    const results = await Promise.all([patch("title", "Engineer"), patch("nickName", "Racer")]);
-    assert.deepEqual(results.map((r) => r.status), [200, 200]);
-    const now = await request(ctx.app).get(`/scim/v2/Users/${user.id}`).set(tenant.auth);
+        .send({
+          schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+          Operations: [{ op: "add", path, value }],
+        });
+    const results = await Promise.all([
+      patch("title", "Engineer"),
+      patch("nickName", "Racer"),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [200, 200],
+    );
+    const now = await request(ctx.app)
+      .get(`/scim/v2/Users/${user.id}`)
+      .set(tenant.auth);
     assert.equal(now.body.title, "Engineer");
     assert.equal(now.body.nickName, "Racer");
     assert.equal(now.body.meta.version, 'W/"3"');
@@ -147,12 +214,18 @@ describe("SCIM Users", () => {
     const user = await createUser({
       userName: "ext",
       schemas: [USER, ENTERPRISE],
-      [ENTERPRISE]: { department: "Sales", employeeNumber: "42", manager: { value: "boss-id" } },
+      [ENTERPRISE]: {
+        department: "Sales",
+        employeeNumber: "42",
+        manager: { value: "boss-id" },
+      },
     });
     assert.deepEqual(user.schemas, [USER, ENTERPRISE]);
     const res = await request(ctx.app)
       .get("/scim/v2/Users")
-      .query({ filter: `${ENTERPRISE}:department eq "sales" and ${ENTERPRISE}:employeeNumber pr` })
+      .query({
+        filter: `${ENTERPRISE}:department eq "sales" and ${ENTERPRISE}:employeeNumber pr`,
+      })
       .set(tenant.auth);
     assert.equal(res.body.totalResults, 1);
     assert.equal(res.body.Resources[0].id, user.id);
@@ -160,17 +233,31 @@ describe("SCIM Users", () => {
 
   it("deletes a user with 204 and then answers 404 with a SCIM error", async () => {
     const user = await createUser({ userName: "gone" });
-    const del = await request(ctx.app).delete(`/scim/v2/Users/${user.id}`).set(tenant.auth);
+    const del = await request(ctx.app)
+      .delete(`/scim/v2/Users/${user.id}`)
+      .set(tenant.auth);
     assert.equal(del.status, 204);
-    const res = await request(ctx.app).get(`/scim/v2/Users/${user.id}`).set(tenant.auth);
+    const res = await request(ctx.app)
+      .get(`/scim/v2/Users/${user.id}`)
+      .set(tenant.auth);
     assert.equal(res.status, 404);
-    assert.deepEqual(res.body.schemas, ["urn:ietf:params:scim:api:messages:2.0:Error"]);
+    assert.deepEqual(res.body.schemas, [
+      "urn:ietf:params:scim:api:messages:2.0:Error",
+    ]);
     assert.equal(res.body.status, "404");
   });
 
   it("answers 400 invalidFilter for unknown attributes and malformed filters", async () => {
-    for (const filter of ['nope eq "x"', "userName eq", 'userName zz "x"', '(userName eq "x"']) {
-      const res = await request(ctx.app).get("/scim/v2/Users").query({ filter }).set(tenant.auth);
+    for (const filter of [
+      'nope eq "x"',
+      "userName eq",
+      'userName zz "x"',
+      '(userName eq "x"',
+    ]) {
+      const res = await request(ctx.app)
+        .get("/scim/v2/Users")
+        .query({ filter })
+        .set(tenant.auth);
       assert.equal(res.status, 400, filter);
       assert.equal(res.body.scimType, "invalidFilter", filter);
     }
@@ -190,7 +277,10 @@ describe("SCIM Users", () => {
       .set("Content-Type", "application/json")
       .send(JSON.stringify({ userName: "big", title: "x".repeat(2_000_000) }));
     assert.equal(big.status, 413);
-    const count = await ctx.knex("users").where({ tenant_id: tenant.id }).count<{ count: string }[]>({ count: "*" });
+    const count = await ctx
+      .knex("users")
+      .where({ tenant_id: tenant.id })
+      .count<{ count: string }[]>({ count: "*" });
     assert.equal(Number(count[0]!.count), 0);
   });
 });

@@ -36,7 +36,14 @@ export async function createTestContext(): Promise<TestContext> {
   const clock = createFakeClock(new Date("2026-03-01T09:00:00.000Z"));
   const logger = createLogger({ silent: true });
   const { app, services } = createApp({ knex: database.knex, clock, logger });
-  return { database, knex: database.knex, clock, app, services, close: () => database.close() };
+  return {
+    database,
+    knex: database.knex,
+    clock,
+    app,
+    services,
+    close: () => database.close(),
+  };
 }
 
 /** Creates a fresh tenant and a token with the given scopes (all by default). */
@@ -46,7 +53,10 @@ export async function createTestTenant(
 ): Promise<TestTenant> {
   const name = `t-${randomUUID().slice(0, 12)}`;
   const tenant = await ctx.services.tokens.createTenant(name);
-  const issued = await ctx.services.tokens.createToken({ tenant: name, scopes });
+  const issued = await ctx.services.tokens.createToken({
+    tenant: name,
+    scopes,
+  });
   return {
     name,
     id: tenant.id,
@@ -61,6 +71,9 @@ export async function createTestToken(
   tenant: TestTenant,
   scopes: Scope[],
 ): Promise<{ Authorization: string }> {
-  const issued = await ctx.services.tokens.createToken({ tenant: tenant.name, scopes });
+  const issued = await ctx.services.tokens.createToken({
+    tenant: tenant.name,
+    scopes,
+  });
   return { Authorization: `Bearer ${issued.secret}` };
 }

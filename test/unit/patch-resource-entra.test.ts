@@ -70,6 +70,25 @@ describe("applyPatch on what Microsoft Entra sends", () => {
         },
       },
       {
+        it: "removes the elements a value array names, like members",
+        operations: [
+          {
+            op: "Add",
+            path: "emails",
+            value: [{ value: "h@example.com", type: "home" }],
+          },
+          {
+            op: "Remove",
+            path: "emails",
+            value: [{ value: "BJENSEN@example.com" }],
+          },
+        ],
+        expected: {
+          ...BASE,
+          emails: [{ value: "h@example.com", type: "home" }],
+        },
+      },
+      {
         it: "sets the manager from a bare id",
         operations: [{ op: "Add", path: MANAGER, value: "m-2" }],
         expected: {

@@ -207,15 +207,33 @@ describe("parseFilter", () => {
       ['"x" eq userName', /Expected an attribute name at position 0/, 0],
     ];
     it("reads unquoted tokens as strings, as Microsoft's validator sends them", () => {
-      assert.deepEqual(parseFilter("userName sw O"), { kind: "compare", path: "userName", op: "sw", value: "O" });
-      assert.deepEqual(parseFilter("meta.created gt 2015-10-10T14:38:21.8617979-07:00"), {
+      assert.deepEqual(parseFilter("userName sw O"), {
         kind: "compare",
-        path: "meta.created",
-        op: "gt",
-        value: "2015-10-10T14:38:21.8617979-07:00",
+        path: "userName",
+        op: "sw",
+        value: "O",
       });
-      assert.deepEqual(parseFilter("userName eq 12abc"), { kind: "compare", path: "userName", op: "eq", value: "12abc" });
-      assert.deepEqual(parseFilter("title eq 12"), { kind: "compare", path: "title", op: "eq", value: 12 });
+      assert.deepEqual(
+        parseFilter("meta.created gt 2015-10-10T14:38:21.8617979-07:00"),
+        {
+          kind: "compare",
+          path: "meta.created",
+          op: "gt",
+          value: "2015-10-10T14:38:21.8617979-07:00",
+        },
+      );
+      assert.deepEqual(parseFilter("userName eq 12abc"), {
+        kind: "compare",
+        path: "userName",
+        op: "eq",
+        value: "12abc",
+      });
+      assert.deepEqual(parseFilter("title eq 12"), {
+        kind: "compare",
+        path: "title",
+        op: "eq",
+        value: 12,
+      });
     });
     for (const [filter, message, position] of cases) {
       it(`rejects ${JSON.stringify(filter)}`, () => {
