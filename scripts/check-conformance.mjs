@@ -13,7 +13,7 @@ const section = readme
   .split("<!-- conformance-expected-failures:start -->")[1]
   ?.split("<!-- conformance-expected-failures:end -->")[0];
 const expected = new Set(
-  [...(section ?? "").matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1].trim()),
+  [...(section ?? "").matchAll(/^\| `([^`]+)`\s*\|/gm)].map((m) => m[1].trim()),
 );
 const unexpected = failed.filter((name) => !expected.has(name));
 const nowPassing = [...expected].filter((name) => !failed.includes(name));
