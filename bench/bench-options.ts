@@ -52,7 +52,13 @@ export function readBenchOptions(
   const users = positiveInteger(env, "BENCH_USERS", 100_000, 1, problems);
   const durationS = positiveInteger(env, "BENCH_DURATION_S", 10, 1, problems);
   const warmupS = positiveInteger(env, "BENCH_WARMUP_S", 2, 0, problems);
-  const connections = positiveInteger(env, "BENCH_CONNECTIONS", 32, 1, problems);
+  const connections = positiveInteger(
+    env,
+    "BENCH_CONNECTIONS",
+    32,
+    1,
+    problems,
+  );
   const groupMembers = positiveInteger(
     env,
     "BENCH_GROUP_MEMBERS",

@@ -30,10 +30,6 @@ export async function serve(config: Config, logger: Logger): Promise<Server> {
   const address = server.address();
   const port =
     typeof address === "object" && address ? address.port : config.port;
-  logger.info("listening", {
-    url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}${SCIM_BASE_PATH}`,
-    database: database.kind,
-  });
   if (issued) {
     // Printed once to the terminal, never to the log: only the digest is stored.
     process.stdout.write(
@@ -41,6 +37,10 @@ export async function serve(config: Config, logger: Logger): Promise<Server> {
         `Try: curl -H "Authorization: Bearer ${issued.secret}" http://127.0.0.1:${port}${SCIM_BASE_PATH}/Users\n\n`,
     );
   }
+  logger.info("listening", {
+    url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}${SCIM_BASE_PATH}`,
+    database: database.kind,
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

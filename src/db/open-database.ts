@@ -40,6 +40,9 @@ export async function openDatabase(
       connection: {
         connectionString: options.databaseUrl,
         application_name: "scim-lifecycle",
+        // Fail fast when the server is down (the request answers 503) and bound runaway queries.
+        connectionTimeoutMillis: 5_000,
+        statement_timeout: 30_000,
       },
       pool: {
         min: 0,

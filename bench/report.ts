@@ -1,0 +1,228 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import type autocannon from "autocannon";
+import type { ScenarioName } from "./bench-options.ts";
+import type { CpuShares } from "./cpu-usage.ts";
+
+/** A goal for one scenario (set for PostgreSQL at 100k users; reported, never asserted). */
+export interface Target {
+  minRps: number;
+  maxP99Ms?: number;
+}
+
+/** The goals per scenario. */
+export const TARGETS: Record<ScenarioName, Target> = {
+  lookup: { minRps: 2_500, maxP99Ms: 50 },
+  get: { minRps: 2_500, maxP99Ms: 50 },
+  list: { minRps: 500 },
+  "co-filter": { minRps: 300 },
+  "patch-active": { minRps: 1_000 },
+  put: { minRps: 1_000 },
+  "member-add": { minRps: 1_000 },
+};
+
+/** The seeding goal in users per second. */
+export const SEED_TARGET_USERS_PER_S = 1_000;
+
+/** One scenario's measured figures. */
+export interface ScenarioResult {
+  name: ScenarioName;
+  describes: string;
+  rps: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  durationS: number;
+  cpu: CpuShares;
+  /** What the one-request check before the run found wrong, if anything. */
+  checkProblem?: string;
+  target: Target;
+  targetMet: boolean;
+  /** More than half the requests were not 2xx (or failed outright). */
+  failed: boolean;
+}
+
+/** The seeding run's figures. */
+export interface SeedResult {
+  users: number;
+  usersPerS: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  durationS: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpu: CpuShares;
+  collected: number;
+  group?: { members: number; method: string; seconds: number };
+  targetUsersPerS: number;
+  targetMet: boolean;
+  failed: boolean;
+}
+
+function statusCodesOf(result: autocannon.Result): Record<string, number> {
+  const codes: Record<string, number> = {};
+  for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) {
+    codes[code] = stat.count ?? 0;
+  }
+  return codes;
+}
+
+function isMostlyFailed(result: autocannon.Result): boolean {
+  const ok = result["2xx"];
+  return result.non2xx + result.errors > ok;
+}
+
+/** Turns an autocannon result into the figures we report. */
+export function scenarioResult(
+  name: ScenarioName,
+  describes: string,
+  result: autocannon.Result,
+  cpu: CpuShares,
+  checkProblem: string | undefined,
+): ScenarioResult {
+  const target = TARGETS[name];
+  const rps = Math.round(result.requests.mean);
+  const p99 = result.latency.p99;
+  return {
+    name,
+    describes,
+    rps,
+    p50Ms: result.latency.p50,
+    p90Ms: result.latency.p90,
+    p99Ms: p99,
+    maxMs: result.latency.max,
+    ok: result["2xx"],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes: statusCodesOf(result),
+    durationS: result.duration,
+    cpu,
+    ...(checkProblem ? { checkProblem } : {}),
+    target,
+    targetMet:
+      rps >= target.minRps &&
+      (target.maxP99Ms === undefined || p99 <= target.maxP99Ms),
+    failed: isMostlyFailed(result),
+  };
+}
+
+/** Turns the seeding run into the figures we report. */
+export function seedResult(
+  users: number,
+  result: autocannon.Result,
+  cpu: CpuShares,
+  collected: number,
+): SeedResult {
+  const usersPerS = Math.round(result["2xx"] / result.duration);
+  return {
+    users,
+    usersPerS,
+    ok: result["2xx"],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    durationS: result.duration,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    cpu,
+    collected,
+    targetUsersPerS: SEED_TARGET_USERS_PER_S,
+    targetMet: usersPerS >= SEED_TARGET_USERS_PER_S,
+    failed: isMostlyFailed(result),
+  };
+}
+
+function targetText(target: Target): string {
+  return (
+    `≥ ${target.minRps.toLocaleString("en-US")}/s` +
+    (target.maxP99Ms ? `, p99 ≤ ${target.maxP99Ms}` : "")
+  );
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => r[i]!.length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) =>
+        i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!),
+      )
+      .join("  ");
+  return [
+    line(header),
+    widths.map((w) => "-".repeat(w)).join("  "),
+    ...rows.map(line),
+  ].join("\n");
+}
+
+/** The results table printed at the end of a run. */
+export function formatReport(
+  seed: SeedResult | undefined,
+  scenarios: ScenarioResult[],
+): string {
+  const parts: string[] = [];
+  if (seed) {
+    parts.push(
+      `seeding: ${seed.usersPerS.toLocaleString("en-US")} users/s (${seed.ok} created, ${seed.non2xx} non-2xx, ` +
+        `${seed.errors} errors in ${seed.durationS} s; p50 ${seed.p50Ms} ms, p99 ${seed.p99Ms} ms; ` +
+        `target ≥ ${seed.targetUsersPerS.toLocaleString("en-US")}/s: ${seed.targetMet ? "met" : "MISSED"})`,
+    );
+  }
+  const rows = scenarios.map((s) => [
+    s.name,
+    s.rps.toLocaleString("en-US"),
+    String(s.p50Ms),
+    String(s.p99Ms),
+    String(s.ok),
+    String(s.non2xx),
+    `${s.errors}/${s.timeouts}`,
+    `${s.cpu.serverPct}%`,
+    `${s.cpu.machinePct}%`,
+    targetText(s.target),
+    s.failed ? "FAILED" : s.targetMet ? "met" : "MISSED",
+  ]);
+  parts.push(
+    table(
+      [
+        "scenario",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "2xx",
+        "non-2xx",
+        "err/timeout",
+        "server cpu",
+        "machine cpu",
+        "target",
+        "",
+      ],
+      rows,
+    ),
+  );
+  const problems = scenarios.filter((s) => s.checkProblem);
+  for (const s of problems)
+    parts.push(
+      `! ${s.name}: the check request before the run found: ${s.checkProblem}`,
+    );
+  return parts.join("\n\n");
+}
+
+/** Writes the run as JSON to bench/results/<timestamp>.json; returns the path. */
+export async function writeResults(
+  startedAt: Date,
+  results: unknown,
+): Promise<string> {
+  const dir = new URL("./results/", import.meta.url);
+  await mkdir(dir, { recursive: true });
+  const name = `${startedAt.toISOString().replace(/[:.]/g, "-")}.json`;
+  const file = new URL(name, dir);
+  await writeFile(file, JSON.stringify(results, null, 2) + "\n");
+  return file.pathname;
+}

@@ -1,0 +1,282 @@
+import { cpus, totalmem } from "node:os";
+import { readBenchOptions, type BenchOptions } from "./bench-options.ts";
+import { createBenchDatabase, type BenchDatabase } from "./bench-database.ts";
+import { startBenchServer, type BenchServer } from "./bench-server.ts";
+import { startCpuProbe } from "./cpu-usage.ts";
+import {
+  formatReport,
+  scenarioResult,
+  seedResult,
+  TARGETS,
+  writeResults,
+  type ScenarioResult,
+  type SeedResult,
+} from "./report.ts";
+import { runLoad, stopRunningLoads } from "./run-load.ts";
+import {
+  createScenarios,
+  memberAddCapacity,
+  type Scenario,
+  type ScenarioData,
+} from "./scenarios.ts";
+import {
+  expectOk,
+  SCIM_PATH,
+  scimRequest,
+  type ScimTarget,
+} from "./scim-client.ts";
+import { collectUsers, createBigGroup, seedUsers } from "./seed-data.ts";
+
+const started = performance.now();
+
+function log(message: string): void {
+  const seconds = ((performance.now() - started) / 1000).toFixed(1).padStart(6);
+  process.stdout.write(`[${seconds}s] ${message}\n`);
+}
+
+/** Runs registered clean-ups once, newest first, whatever happened before. */
+function createCleanups() {
+  const steps: { what: string; run: () => Promise<void> }[] = [];
+  let done: Promise<void> | undefined;
+  return {
+    add: (what: string, run: () => Promise<void>) => steps.push({ what, run }),
+    run: () =>
+      (done ??= (async () => {
+        for (const step of steps.reverse()) {
+          try {
+            await step.run();
+          } catch (error) {
+            process.stderr.write(
+              `clean-up "${step.what}" failed: ${String(error)}\n`,
+            );
+          }
+        }
+      })()),
+  };
+}
+
+async function runScenario(
+  scenario: Scenario,
+  options: BenchOptions,
+  server: BenchServer,
+): Promise<ScenarioResult> {
+  const target: ScimTarget = server;
+  const sample = scenario.sample();
+  const checkProblem = sample.check(
+    await scimRequest(
+      target,
+      sample.request.method,
+      sample.request.path,
+      sample.request.body,
+    ),
+  );
+  if (checkProblem) log(`  ! ${scenario.name}: check request: ${checkProblem}`);
+  const load = {
+    origin: server.origin,
+    token: server.token,
+    connections: options.connections,
+    next: () => scenario.sample().request,
+  };
+  if (options.warmupS > 0) {
+    await runLoad({
+      ...load,
+      title: `${scenario.name} (warm-up)`,
+      durationS: options.warmupS,
+    });
+  }
+  const finish = startCpuProbe(server.pid);
+  const result = await runLoad({
+    ...load,
+    title: scenario.name,
+    durationS: options.durationS,
+  });
+  return scenarioResult(
+    scenario.name,
+    scenario.describes,
+    result,
+    finish(),
+    checkProblem,
+  );
+}
+
+async function tableCounts(
+  database: BenchDatabase,
+): Promise<Record<string, number> | undefined> {
+  if (!database.query) return undefined;
+  const result = await database.query(
+    `SELECT relname AS name, n_live_tup AS rows FROM pg_stat_user_tables ORDER BY relname`,
+  );
+  return Object.fromEntries(
+    result.rows.map((r: { name: string; rows: string }) => [
+      r.name,
+      Number(r.rows),
+    ]),
+  );
+}
+
+async function main(): Promise<number> {
+  const options = readBenchOptions();
+  const startedAt = new Date();
+  const cleanups = createCleanups();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping`);
+    stopRunningLoads();
+    void cleanups.run().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  let server: BenchServer | undefined;
+  try {
+    log(
+      `machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+    );
+    log(
+      `options: ${options.users} users, group of ${options.groupMembers}, ${options.connections} connections, ` +
+        `${options.warmupS} s warm-up + ${options.durationS} s per scenario; scenarios: ${options.only.join(", ")}`,
+    );
+    const database = await createBenchDatabase(options.databaseUrl);
+    cleanups.add("drop the bench database", () => database.dispose());
+    log(`database: ${database.kind} ${database.label} (${database.version})`);
+
+    server = await startBenchServer(database.env);
+    const running = server;
+    cleanups.add("stop the server", () => running.stop());
+    running.onUnexpectedExit(() => {
+      log(`the server exited unexpectedly:\n${running.outputTail()}`);
+      stopRunningLoads();
+    });
+    log(`server: pid ${running.pid} at ${running.scimUrl}`);
+
+    log(
+      `seeding ${options.users} users with POST ${SCIM_PATH}/Users (32 connections)…`,
+    );
+    const seedCpu = startCpuProbe(running.pid);
+    const seedRun = await seedUsers(running, options.users);
+    const seedCpuShares = seedCpu();
+    const users = await collectUsers(running);
+    const seed: SeedResult = seedResult(
+      options.users,
+      seedRun,
+      seedCpuShares,
+      users.length,
+    );
+    log(
+      `seeded: ${seed.usersPerS} users/s, ${seed.ok} created, ${seed.non2xx} non-2xx, ${seed.errors} errors; ` +
+        `${users.length} users listed back`,
+    );
+    if (users.length <= options.groupMembers) {
+      throw new Error(
+        `only ${users.length} users exist; cannot build a group of ${options.groupMembers} and add others`,
+      );
+    }
+
+    const data: ScenarioData = { users, group: undefined };
+    if (options.groupMembers > 0) {
+      const group = await createBigGroup(
+        running,
+        users.slice(0, options.groupMembers).map((u) => u.id),
+      );
+      const stored = await scimRequest(
+        running,
+        "GET",
+        `${SCIM_PATH}/Groups/${group.id}?attributes=members`,
+      );
+      expectOk(stored, "GET /Groups/{id}");
+      const storedMembers = (
+        (stored.body as { members?: unknown[] }).members ?? []
+      ).length;
+      if (storedMembers !== group.members) {
+        throw new Error(
+          `the big group holds ${storedMembers} members, expected ${group.members}`,
+        );
+      }
+      seed.group = {
+        members: group.members,
+        method: group.method,
+        seconds: group.seconds,
+      };
+      data.group = { id: group.id, members: group.members };
+      log(
+        `big group: ${group.members} members (${group.method}, ${group.seconds} s)`,
+      );
+    }
+
+    const scenarios = createScenarios(data).filter((s) =>
+      options.only.includes(s.name),
+    );
+    const results: ScenarioResult[] = [];
+    for (const scenario of scenarios) {
+      if (running.failure()) break;
+      if (scenario.name === "member-add" && !data.group) {
+        log("  member-add skipped: BENCH_GROUP_MEMBERS is 0");
+        continue;
+      }
+      log(`${scenario.name}: ${scenario.describes}`);
+      const result = await runScenario(scenario, options, running);
+      results.push(result);
+      log(
+        `  ${result.rps} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${result.ok} 2xx, ` +
+          `${result.non2xx} non-2xx, ${result.errors} errors; server cpu ${result.cpu.serverPct}%, ` +
+          `machine ${result.cpu.machinePct}%`,
+      );
+    }
+    const memberAdds = results.find((r) => r.name === "member-add");
+    if (memberAdds && memberAdds.ok > memberAddCapacity(data)) {
+      log(
+        `  note: member-add ran out of users outside the group and repeated adds (ignored as duplicates)`,
+      );
+    }
+
+    const failure = running.failure();
+    const counts = failure ? undefined : await tableCounts(database);
+    process.stdout.write(`\n${formatReport(seed, results)}\n\n`);
+    const file = await writeResults(startedAt, {
+      startedAt: startedAt.toISOString(),
+      machine: {
+        cores: cpus().length,
+        cpu: cpus()[0]?.model,
+        memoryGiB: totalmem() / 2 ** 30,
+        node: process.version,
+      },
+      database: { kind: database.kind, version: database.version },
+      options: {
+        ...options,
+        databaseUrl: options.databaseUrl ? "(set)" : undefined,
+      },
+      seed,
+      scenarios: results,
+      targets: TARGETS,
+      ...(counts ? { tableRows: counts } : {}),
+      ...(failure
+        ? { serverFailure: failure, serverOutput: running.outputTail() }
+        : {}),
+    });
+    log(`results written to ${file}`);
+    if (failure) {
+      log(`FAILED: ${failure}`);
+      return 1;
+    }
+    const failed = [
+      ...(seed.failed ? ["seeding"] : []),
+      ...results.filter((r) => r.failed).map((r) => r.name),
+    ];
+    if (failed.length > 0) {
+      log(`FAILED: mostly non-2xx responses in ${failed.join(", ")}`);
+      return 1;
+    }
+    return 0;
+  } catch (error) {
+    log(
+      `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    if (server && server.outputTail())
+      log(`server output (tail):\n${server.outputTail()}`);
+    return 1;
+  } finally {
+    log("cleaning up (server, database)…");
+    await cleanups.run();
+  }
+}
+
+process.exitCode = await main();
