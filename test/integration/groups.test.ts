@@ -222,4 +222,48 @@ describe("SCIM Groups", () => {
       [[group, "Readers"]],
     );
   });
+
+  it("adds a member to a large group without reading or rewriting its member list", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2_000; i++) ids.push(crypto.randomUUID());
+    const at = ctx.clock.now();
+    await ctx.knex.batchInsert(
+      "users",
+      ids.map((id, i) => ({
+        tenant_id: tenant.id,
+        id,
+        user_name: `bulk${i}`,
+        active: true,
+        resource: JSON.stringify({ userName: `bulk${i}`, active: true }),
+        created_at: at,
+        updated_at: at,
+      })),
+      500,
+    );
+    const group = await createGroup("Everyone", ids.slice(0, 1_999));
+    const newcomer = ids[1_999]!;
+    const statements: string[] = [];
+    const listen = (query: { sql: string }) => statements.push(query.sql);
+    ctx.knex.on("query", listen);
+    try {
+      const res = await patchGroup(group, [
+        { op: "add", path: "members", value: [{ value: newcomer }] },
+      ]);
+      assert.equal(res.status, 204);
+    } finally {
+      ctx.knex.off("query", listen);
+    }
+    const touchingMembers = statements.filter((sql) =>
+      /group_members/.test(sql),
+    );
+    assert.ok(touchingMembers.length > 0);
+    for (const sql of touchingMembers) {
+      assert.match(
+        sql,
+        /^insert into "group_members"/i,
+        `unexpected member query: ${sql}`,
+      );
+    }
+    assert.equal((await memberIds(group)).length, 2_000);
+  });
 });

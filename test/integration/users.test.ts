@@ -283,4 +283,21 @@ describe("SCIM Users", () => {
       .count<{ count: string }[]>({ count: "*" });
     assert.equal(Number(count[0]!.count), 0);
   });
+
+  it("answers 400 invalidFilter for a filter with too many terms or too much nesting", async () => {
+    const chain = Array.from(
+      { length: 40 },
+      (_, i) => `(userName eq "a${i}" or title eq "b${i}")`,
+    ).join(" and ");
+    const deep = "not (".repeat(40) + 'userName eq "x"' + ")".repeat(40);
+    for (const filter of [chain, deep, `userName eq "${"x".repeat(5_000)}"`]) {
+      const res = await request(ctx.app)
+        .get("/scim/v2/Users")
+        .query({ filter })
+        .set(tenant.auth);
+      assert.equal(res.status, 400);
+      assert.equal(res.body.scimType, "invalidFilter");
+      assert.ok(res.body.detail.length > 0);
+    }
+  });
 });
