@@ -4,6 +4,7 @@ import type { Clock } from "../clock.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { coerceResource } from "../domain/coerce-resource.ts";
 import {
+  changedAttributes,
   userChangeEvents,
   type LifecycleEventType,
 } from "../domain/lifecycle-event.ts";
@@ -90,7 +91,7 @@ export function createUsersService(deps: {
       resourceType: "User",
       resourceId: row.id,
       version,
-      data: { before, after },
+      data: { before, after, changed: changedAttributes(row.resource, next) },
     }));
     await recordChange(trx, ctx, {
       auditKey: auditKeyFor(types, fallbackKey),
