@@ -20,6 +20,8 @@ export interface BenchOptions {
   connections: number;
   groupMembers: number;
   only: ScenarioName[];
+  /** BENCH_KEEP=1: leave the database (or PGlite folder) in place for inspection. */
+  keep: boolean;
   databaseUrl?: string;
 }
 
@@ -103,6 +105,7 @@ export function readBenchOptions(
     connections,
     groupMembers,
     only,
+    keep: env.BENCH_KEEP === "1" || env.BENCH_KEEP === "true",
     ...(databaseUrl ? { databaseUrl } : {}),
   };
 }

@@ -1,40 +1,70 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 
 // USER_HZ: the unit of /proc times. 100 on every mainstream Linux build.
 const CLOCK_TICKS_PER_S = 100;
 
-/** CPU time spent during a measurement, as percentages. */
+/** CPU time spent during a measurement, in % of one core (a 2-core machine has 200%). */
 export interface CpuShares {
-  /** The SCIM server process, % of one core. */
+  /** The SCIM server process. */
   serverPct: number;
-  /** This process (autocannon and the request builders), % of one core. */
+  /** This process: autocannon and the request builders. */
   benchPct: number;
-  /** The whole machine (includes PostgreSQL), % of all cores. */
+  /** Every process named `postgres` on the machine (0 with PGlite, which runs inside the server). */
+  postgresPct: number;
+  /** Everything else: kernel, other people's work. Large values mean a noisy measurement. */
+  otherPct: number;
+  /** The whole machine, in % of all cores. */
   machinePct: number;
   cores: number;
 }
 
 interface Snapshot {
   at: bigint;
-  serverTicks: number | undefined;
+  serverTicks: number;
   benchMicros: number;
-  machineBusy: number | undefined;
-  machineTotal: number | undefined;
+  postgresTicks: number;
+  machineBusy: number;
+  machineTotal: number;
 }
 
-function processTicks(pid: number): number | undefined {
+function statFields(pid: string | number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which may itself contain spaces or parentheses.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
+    // The command name is in parentheses and may contain spaces; fields follow its last ")".
+    const close = stat.lastIndexOf(")");
+    return [
+      stat.slice(stat.indexOf("(") + 1, close),
+      ...stat.slice(close + 2).split(" "),
+    ];
   } catch {
     return undefined;
   }
 }
 
-function machineTicks(): { busy: number; total: number } | undefined {
+function processTicks(pid: number): number {
+  const fields = statFields(pid);
+  return fields ? Number(fields[12]) + Number(fields[13]) : NaN; // utime + stime
+}
+
+function postgresTicks(): number {
+  let ticks = 0;
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return NaN;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(entry);
+    if (fields?.[0] === "postgres")
+      ticks += Number(fields[12]) + Number(fields[13]);
+  }
+  return ticks;
+}
+
+function machineTicks(): { busy: number; total: number } {
   try {
     const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
     const values = line.trim().split(/\s+/).slice(1).map(Number);
@@ -42,48 +72,58 @@ function machineTicks(): { busy: number; total: number } | undefined {
     const idle = (values[3] ?? 0) + (values[4] ?? 0); // idle + iowait
     return { busy: total - idle, total };
   } catch {
-    return undefined;
+    return { busy: NaN, total: NaN };
   }
 }
 
-/** Measures CPU shares between `start()` and the function it returns (Linux /proc; NaN elsewhere). */
-export function startCpuProbe(serverPid: number): () => CpuShares {
-  const take = (): Snapshot => {
-    const machine = machineTicks();
-    const usage = process.cpuUsage();
-    return {
-      at: process.hrtime.bigint(),
-      serverTicks: processTicks(serverPid),
-      benchMicros: usage.user + usage.system,
-      machineBusy: machine?.busy,
-      machineTotal: machine?.total,
-    };
+function take(serverPid: number): Snapshot {
+  const machine = machineTicks();
+  const usage = process.cpuUsage();
+  return {
+    at: process.hrtime.bigint(),
+    serverTicks: processTicks(serverPid),
+    benchMicros: usage.user + usage.system,
+    postgresTicks: postgresTicks(),
+    machineBusy: machine.busy,
+    machineTotal: machine.total,
   };
-  const before = take();
+}
+
+/** Starts measuring CPU shares (Linux /proc; NaN elsewhere); call the result to stop. */
+export function startCpuProbe(serverPid: number): () => CpuShares {
+  const before = take(serverPid);
   return () => {
-    const after = take();
+    const after = take(serverPid);
     const seconds = Number(after.at - before.at) / 1e9;
-    const serverPct =
-      before.serverTicks === undefined || after.serverTicks === undefined
-        ? NaN
-        : ((after.serverTicks - before.serverTicks) /
-            CLOCK_TICKS_PER_S /
-            seconds) *
-          100;
+    const cores = cpus().length;
+    const ticksPct = (ticks: number) =>
+      (ticks / CLOCK_TICKS_PER_S / seconds) * 100;
+    const serverPct = ticksPct(after.serverTicks - before.serverTicks);
     const benchPct =
       ((after.benchMicros - before.benchMicros) / 1e6 / seconds) * 100;
-    const machinePct =
-      before.machineBusy === undefined || after.machineBusy === undefined
-        ? NaN
-        : ((after.machineBusy - before.machineBusy) /
-            ((after.machineTotal ?? 0) - (before.machineTotal ?? 0))) *
-          100;
-    const round = (n: number) => Math.round(n);
+    const postgresPct = ticksPct(after.postgresTicks - before.postgresTicks);
+    const machineShare =
+      (after.machineBusy - before.machineBusy) /
+      (after.machineTotal - before.machineTotal);
+    const otherPct =
+      machineShare * cores * 100 - serverPct - benchPct - postgresPct;
     return {
-      serverPct: round(serverPct),
-      benchPct: round(benchPct),
-      machinePct: round(machinePct),
-      cores: cpus().length,
+      serverPct: Math.round(serverPct),
+      benchPct: Math.round(benchPct),
+      postgresPct: Math.round(postgresPct),
+      otherPct: Math.round(Math.max(0, otherPct)),
+      machinePct: Math.round(machineShare * 100),
+      cores,
     };
   };
+}
+
+/** How busy the machine is (% of all cores) over `ms`, before the bench adds its own load. */
+export async function measureMachineBusy(ms: number): Promise<number> {
+  const before = machineTicks();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = machineTicks();
+  return Math.round(
+    ((after.busy - before.busy) / (after.total - before.total)) * 100,
+  );
 }

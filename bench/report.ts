@@ -162,6 +162,10 @@ function table(header: string[], rows: string[][]): string {
   ].join("\n");
 }
 
+function cpuText(cpu: CpuShares): string {
+  return `${cpu.serverPct}/${cpu.postgresPct}/${cpu.benchPct}/${cpu.otherPct}`;
+}
+
 /** The results table printed at the end of a run. */
 export function formatReport(
   seed: SeedResult | undefined,
@@ -172,7 +176,8 @@ export function formatReport(
     parts.push(
       `seeding: ${seed.usersPerS.toLocaleString("en-US")} users/s (${seed.ok} created, ${seed.non2xx} non-2xx, ` +
         `${seed.errors} errors in ${seed.durationS} s; p50 ${seed.p50Ms} ms, p99 ${seed.p99Ms} ms; ` +
-        `target ≥ ${seed.targetUsersPerS.toLocaleString("en-US")}/s: ${seed.targetMet ? "met" : "MISSED"})`,
+        `target ≥ ${seed.targetUsersPerS.toLocaleString("en-US")}/s: ${seed.targetMet ? "met" : "MISSED"}; ` +
+        `cpu ${cpuText(seed.cpu)})`,
     );
   }
   const rows = scenarios.map((s) => [
@@ -183,8 +188,8 @@ export function formatReport(
     String(s.ok),
     String(s.non2xx),
     `${s.errors}/${s.timeouts}`,
-    `${s.cpu.serverPct}%`,
-    `${s.cpu.machinePct}%`,
+    `${s.ok > 0 ? ((s.cpu.serverPct * 10) / s.rps).toFixed(2) : "-"}`,
+    cpuText(s.cpu),
     targetText(s.target),
     s.failed ? "FAILED" : s.targetMet ? "met" : "MISSED",
   ]);
@@ -198,13 +203,18 @@ export function formatReport(
         "2xx",
         "non-2xx",
         "err/timeout",
-        "server cpu",
-        "machine cpu",
+        "srv ms/req",
+        "cpu % srv/pg/gen/other",
         "target",
         "",
       ],
       rows,
     ),
+  );
+  const cores = scenarios[0]?.cpu.cores ?? seed?.cpu.cores ?? 0;
+  parts.push(
+    `srv ms/req: server CPU per request. cpu %: of one core (${cores} cores = ${cores * 100}%) used by ` +
+      "the SCIM server / PostgreSQL / the load generator (this process) / everything else.",
   );
   const problems = scenarios.filter((s) => s.checkProblem);
   for (const s of problems)

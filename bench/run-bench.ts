@@ -2,7 +2,7 @@ import { cpus, totalmem } from "node:os";
 import { readBenchOptions, type BenchOptions } from "./bench-options.ts";
 import { createBenchDatabase, type BenchDatabase } from "./bench-database.ts";
 import { startBenchServer, type BenchServer } from "./bench-server.ts";
-import { startCpuProbe } from "./cpu-usage.ts";
+import { measureMachineBusy, startCpuProbe } from "./cpu-usage.ts";
 import {
   formatReport,
   scenarioResult,
@@ -28,6 +28,8 @@ import {
 import { collectUsers, createBigGroup, seedUsers } from "./seed-data.ts";
 
 const started = performance.now();
+/** Above this share of the machine busy before we start, figures are flagged as noisy. */
+const QUIET_MACHINE_PCT = 15;
 
 function log(message: string): void {
   const seconds = ((performance.now() - started) / 1000).toFixed(1).padStart(6);
@@ -135,8 +137,21 @@ async function main(): Promise<number> {
       `options: ${options.users} users, group of ${options.groupMembers}, ${options.connections} connections, ` +
         `${options.warmupS} s warm-up + ${options.durationS} s per scenario; scenarios: ${options.only.join(", ")}`,
     );
+    const busyBefore = await measureMachineBusy(2_000);
+    if (busyBefore > QUIET_MACHINE_PCT) {
+      log(
+        `warning: the machine is already ${busyBefore}% busy before the bench starts; ` +
+          `figures will be lower than on a quiet machine`,
+      );
+    }
     const database = await createBenchDatabase(options.databaseUrl);
-    cleanups.add("drop the bench database", () => database.dispose());
+    if (options.keep) {
+      cleanups.add("report the kept database", async () =>
+        log(`BENCH_KEEP: kept the database ${database.label}`),
+      );
+    } else {
+      cleanups.add("drop the bench database", () => database.dispose());
+    }
     log(`database: ${database.kind} ${database.label} (${database.version})`);
 
     server = await startBenchServer(database.env);
@@ -217,8 +232,8 @@ async function main(): Promise<number> {
       results.push(result);
       log(
         `  ${result.rps} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${result.ok} 2xx, ` +
-          `${result.non2xx} non-2xx, ${result.errors} errors; server cpu ${result.cpu.serverPct}%, ` +
-          `machine ${result.cpu.machinePct}%`,
+          `${result.non2xx} non-2xx, ${result.errors} errors; cpu % server ${result.cpu.serverPct}, ` +
+          `postgres ${result.cpu.postgresPct}, load generator ${result.cpu.benchPct}, other ${result.cpu.otherPct}`,
       );
     }
     const memberAdds = results.find((r) => r.name === "member-add");
@@ -233,6 +248,7 @@ async function main(): Promise<number> {
     process.stdout.write(`\n${formatReport(seed, results)}\n\n`);
     const file = await writeResults(startedAt, {
       startedAt: startedAt.toISOString(),
+      machineBusyBeforePct: busyBefore,
       machine: {
         cores: cpus().length,
         cpu: cpus()[0]?.model,

@@ -6,6 +6,7 @@ import express, {
 import type { Knex } from "knex";
 import type { Clock } from "./clock.ts";
 import { listPendingMigrations } from "./db/migrate.ts";
+import { translatePgError } from "./db/pg-errors.ts";
 import { requestContext } from "./http/request-context.ts";
 import type { Logger } from "./logger.ts";
 import { buildResourceSchemas } from "./scim/schemas.ts";
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps): {
       users: services.users,
       groups: services.groups,
       logger: deps.logger,
+      translateError: translatePgError,
       maxBodyBytes: deps.maxBodyBytes ?? 1_048_576,
       ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}),
     }),
@@ -100,9 +102,12 @@ export function createApp(deps: AppDeps): {
   });
   app.use(
     (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-      const { status, body } = toScimError(error, deps.logger, {
-        requestId: req.requestId,
-      });
+      const { status, body } = toScimError(
+        error,
+        deps.logger,
+        { requestId: req.requestId },
+        translatePgError,
+      );
       if (!res.headersSent) res.status(status).json(body);
     },
   );

@@ -58,7 +58,7 @@ export function translatePgError(error: unknown): AppError | undefined {
   if (
     CONNECTION_CODES.has(code) ||
     code.startsWith("08") ||
-    /Timeout acquiring a connection|Connection terminated|connection is closed|Client has encountered a connection error|PGlite is closed/i.test(
+    /Timeout acquiring a connection|Unable to acquire a connection|aborted|Connection terminated|connection is closed|Client has encountered a connection error|PGlite is closed/i.test(
       message,
     )
   ) {

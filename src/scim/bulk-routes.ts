@@ -5,7 +5,12 @@ import type { Logger } from "../logger.ts";
 import { etagOf } from "../services/domain-errors.ts";
 import type { GroupsService } from "../services/groups-service.ts";
 import type { UsersService } from "../services/users-service.ts";
-import { writeContextOf, sendScim, type BaseUrlOf } from "./resource-routes.ts";
+import {
+  methodNotAllowed,
+  sendScim,
+  writeContextOf,
+  type BaseUrlOf,
+} from "./resource-routes.ts";
 import { toScimError } from "./scim-errors.ts";
 import { URN } from "./schemas.ts";
 
@@ -104,6 +109,7 @@ export function createBulkRoutes(deps: {
   groups: GroupsService;
   baseUrlOf: BaseUrlOf;
   logger: Logger;
+  translateError: (error: unknown) => unknown;
 }): express.Router {
   const router = express.Router();
   router.post("/Bulk", requireScope("scim:write"), async (req, res) => {
@@ -137,9 +143,12 @@ export function createBulkRoutes(deps: {
           );
         } catch (error) {
           errors++;
-          const { status, body } = toScimError(error, deps.logger, {
-            requestId: req.requestId,
-          });
+          const { status, body } = toScimError(
+            error,
+            deps.logger,
+            { requestId: req.requestId },
+            deps.translateError,
+          );
           results[index] = {
             method: op.method,
             ...(op.bulkId ? { bulkId: op.bulkId } : {}),
@@ -244,5 +253,6 @@ export function createBulkRoutes(deps: {
       `unsupported bulk method "${op.method}"`,
     );
   }
+  router.all("/Bulk", methodNotAllowed("POST"));
   return router;
 }

@@ -4,7 +4,11 @@ import SCIMMYRouters from "scimmy-routers";
 import { requireScope } from "../http/authenticate.ts";
 import { MAX_BULK_OPERATIONS, MAX_BULK_PAYLOAD_BYTES } from "./bulk-routes.ts";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./list-request.ts";
-import { sendScim, type BaseUrlOf } from "./resource-routes.ts";
+import {
+  methodNotAllowed,
+  sendScim,
+  type BaseUrlOf,
+} from "./resource-routes.ts";
 import { declareScimResources } from "./schemas.ts";
 
 const DISCOVERY_PATH = /^\/(Schemas|ResourceTypes)(\/|$)/;
@@ -60,9 +64,23 @@ export function createDiscoveryRoutes(deps: {
     }
     sendScim(res, 200, body);
   });
+  router.all("/ServiceProviderConfig", methodNotAllowed("GET"));
   router.use((req, res, next) => {
-    if (req.method !== "GET" || !DISCOVERY_PATH.test(req.path)) return next();
+    if (!DISCOVERY_PATH.test(req.path)) return next();
+    if (req.method !== "GET") return methodNotAllowed("GET")(req, res, next);
     res.type("application/scim+json; charset=utf-8");
+    // scimmy pages these lists with its own default and reports itemsPerPage 20; report what is sent.
+    const send = res.send.bind(res);
+    res.send = (body?: unknown) => {
+      const list = body as {
+        Resources?: unknown[];
+        itemsPerPage?: number;
+      } | null;
+      if (list && typeof list === "object" && Array.isArray(list.Resources)) {
+        list.itemsPerPage = list.Resources.length;
+      }
+      return send(body);
+    };
     scimmy(req, res, next);
   });
   return router;

@@ -29,6 +29,17 @@ function projectionOf(req: Request): Projection {
   return projection;
 }
 
+/** Answers 405 with the `Allow` header RFC 9110 §15.5.6 requires. */
+export function methodNotAllowed(allow: string): express.RequestHandler {
+  return (req, res) => {
+    res.setHeader("Allow", allow);
+    throw new AppError(
+      "request.method_not_allowed",
+      `${req.method} is not allowed here; use ${allow}`,
+    );
+  };
+}
+
 /** Builds the audit context of a write request. */
 export function writeContextOf(req: Request): WriteContext {
   return {
@@ -88,6 +99,8 @@ export function createResourceRoutes(deps: {
     );
     sendScim(res, 200, await list(req.principal!, request, baseUrlOf(req)));
   });
+
+  router.all("/.search", methodNotAllowed("POST"));
 
   router.get("/:id", read, async (req, res) => {
     const { body, version } = await get(
@@ -171,11 +184,7 @@ export function createResourceRoutes(deps: {
     res.status(204).end();
   });
 
-  router.all(["/", "/:id", "/.search"], () => {
-    throw new AppError(
-      "request.method_not_allowed",
-      "method not allowed on this endpoint",
-    );
-  });
+  router.all("/", methodNotAllowed("GET, POST"));
+  router.all("/:id", methodNotAllowed("GET, PUT, PATCH, DELETE"));
   return router;
 }

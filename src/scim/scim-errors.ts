@@ -23,10 +23,12 @@ interface HttpLikeError {
  * unknown ones become a generic 500 and are logged with their cause.
  */
 export function toScimError(
-  error: unknown,
+  raw: unknown,
   logger: Logger,
   context: Record<string, unknown> = {},
+  translate: (error: unknown) => unknown = (e) => e,
 ): { status: number; body: ScimErrorBody } {
+  const error = raw instanceof AppError ? raw : (translate(raw) ?? raw);
   if (error instanceof AppError) {
     if (error.status >= 500) {
       logger.error(error.message, {

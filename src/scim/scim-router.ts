@@ -34,6 +34,8 @@ export function createScimRouter(deps: {
   logger: Logger;
   maxBodyBytes: number;
   publicBaseUrl?: string;
+  /** Maps infrastructure errors (database outages) to AppErrors; injected by the composition root. */
+  translateError: (error: unknown) => unknown;
 }): express.Router {
   const { logger } = deps;
   const baseUrlOf: BaseUrlOf = deps.publicBaseUrl
@@ -57,6 +59,7 @@ export function createScimRouter(deps: {
       groups: deps.groups,
       baseUrlOf,
       logger,
+      translateError: deps.translateError,
     }),
   );
   const routeDeps = {
@@ -73,9 +76,12 @@ export function createScimRouter(deps: {
   router.use(
     (error: unknown, req: Request, res: Response, next: NextFunction) => {
       if (res.headersSent) return next(error);
-      const { status, body } = toScimError(error, logger, {
-        requestId: req.requestId,
-      });
+      const { status, body } = toScimError(
+        error,
+        logger,
+        { requestId: req.requestId },
+        deps.translateError,
+      );
       sendScim(res, status, body);
     },
   );

@@ -61,7 +61,11 @@ describe("Microsoft Entra ID provisioning replay", () => {
       active: true,
       emails: [{ primary: true, type: "work", value: userName }],
       meta: { resourceType: "User" },
-      name: { formatted: "Ada Lovelace", familyName: "Lovelace", givenName: "Ada" },
+      name: {
+        formatted: "Ada Lovelace",
+        familyName: "Lovelace",
+        givenName: "Ada",
+      },
       roles: [],
       ...extra,
     });
@@ -70,7 +74,10 @@ describe("Microsoft Entra ID provisioning replay", () => {
   it("answers the test-connection query for a random GUID with an empty scim+json page", async () => {
     const res = await listUsers(`userName eq "${randomUUID()}"`);
     assert.equal(res.status, 200);
-    assert.match(String(res.headers["content-type"]), /^application\/scim\+json/);
+    assert.match(
+      String(res.headers["content-type"]),
+      /^application\/scim\+json/,
+    );
     assert.deepEqual(res.body.schemas, [URN.listResponse]);
     assert.equal(res.body.totalResults, 0);
     assert.equal(res.body.itemsPerPage, 0);
@@ -92,7 +99,8 @@ describe("Microsoft Entra ID provisioning replay", () => {
     }
     // externalId is caseExact (RFC 7643 §3.1): another case is another object.
     assert.equal(
-      (await listUsers('externalId eq "ADA@CONTOSO.COM-OID"')).body.totalResults,
+      (await listUsers('externalId eq "ADA@CONTOSO.COM-OID"')).body
+        .totalResults,
       0,
     );
   });
@@ -103,7 +111,11 @@ describe("Microsoft Entra ID provisioning replay", () => {
       title: null,
       phoneNumbers: null,
       addresses: null,
-      [URN.enterprise]: { department: null, employeeNumber: "7", manager: null },
+      [URN.enterprise]: {
+        department: null,
+        employeeNumber: "7",
+        manager: null,
+      },
     });
     for (const name of ["displayName", "title", "phoneNumbers", "addresses"])
       assert.equal(name in user, false, name);
@@ -136,35 +148,47 @@ describe("Microsoft Entra ID provisioning replay", () => {
     });
     const res = await scim.patch("Users", user.id, [
       { op: "Replace", path: "title", value: "Analyst" },
-      { op: "Add", path: 'emails[type eq "work"].value', value: "work@contoso.com" },
+      {
+        op: "Add",
+        path: 'emails[type eq "work"].value',
+        value: "work@contoso.com",
+      },
       {
         op: "Replace",
         path: 'addresses[type eq "work"].streetAddress',
         value: "1 Microsoft Way",
       },
-      { op: "Add", path: 'addresses[type eq "work"].locality', value: "Redmond" },
+      {
+        op: "Add",
+        path: 'addresses[type eq "work"].locality',
+        value: "Redmond",
+      },
     ]);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.title, "Analyst");
     const emails = res.body.emails as { type: string; value: string }[];
-    assert.deepEqual(
-      emails.map((e) => [e.type, e.value]).sort(),
-      [
-        ["home", "home@example.com"],
-        ["work", "work@contoso.com"],
-      ],
-    );
+    assert.deepEqual(emails.map((e) => [e.type, e.value]).sort(), [
+      ["home", "home@example.com"],
+      ["work", "work@contoso.com"],
+    ]);
     assert.deepEqual(res.body.addresses, [
       { type: "work", streetAddress: "1 Microsoft Way", locality: "Redmond" },
     ]);
     // A second Add on the same path updates the work email instead of adding one.
     const again = await scim.patch("Users", user.id, [
-      { op: "Add", path: 'emails[type eq "work"].value', value: "new@contoso.com" },
+      {
+        op: "Add",
+        path: 'emails[type eq "work"].value',
+        value: "new@contoso.com",
+      },
     ]);
-    const work = (again.body.emails as { type: string; value: string }[]).filter(
-      (e) => e.type === "work",
+    const work = (
+      again.body.emails as { type: string; value: string }[]
+    ).filter((e) => e.type === "work");
+    assert.deepEqual(
+      work.map((e) => e.value),
+      ["new@contoso.com"],
     );
-    assert.deepEqual(work.map((e) => e.value), ["new@contoso.com"]);
     assert.deepEqual(await scim.eventTypes(user.id), [
       "user.created",
       "user.updated",
@@ -239,7 +263,11 @@ describe("Microsoft Entra ID provisioning replay", () => {
     assert.equal((await isMember(a.id)).body.totalResults, 1);
 
     const removed = await scim.patch("Groups", group.id, [
-      { op: "Remove", path: "members", value: [{ value: a.id }, { value: b.id }] },
+      {
+        op: "Remove",
+        path: "members",
+        value: [{ value: a.id }, { value: b.id }],
+      },
     ]);
     assert.equal(removed.status, 204, JSON.stringify(removed.body));
     assert.deepEqual(await scim.memberIds(group.id), [c.id]);
@@ -256,7 +284,10 @@ describe("Microsoft Entra ID provisioning replay", () => {
     ]);
     assert.equal(flagged.status, 204);
     assert.deepEqual(await scim.memberIds(group.id), [a.id]);
-    assert.equal((await scim.get("Groups", group.id)).displayName, "Contoso Sales EU");
+    assert.equal(
+      (await scim.get("Groups", group.id)).displayName,
+      "Contoso Sales EU",
+    );
   });
 
   it("applies a pathless replace of many attributes with dotted and URN keys (flag on)", async () => {

@@ -75,7 +75,10 @@ describe("Okta provisioning replay", () => {
   it("answers the pre-create lookup with an empty ListResponse of integers", async () => {
     const res = await lookUp("test.user@okta.local");
     assert.equal(res.status, 200);
-    assert.match(String(res.headers["content-type"]), /application\/scim\+json/);
+    assert.match(
+      String(res.headers["content-type"]),
+      /application\/scim\+json/,
+    );
     assert.deepEqual(res.body, {
       schemas: [URN.listResponse],
       totalResults: 0,
@@ -129,7 +132,10 @@ describe("Okta provisioning replay", () => {
     assert.equal(put.body.id, user.id);
     assert.equal(put.body.displayName, "Test Renamed");
     assert.equal(put.body.title, "Engineer");
-    assert.deepEqual(put.body.name, { givenName: "Test", familyName: "Renamed" });
+    assert.deepEqual(put.body.name, {
+      givenName: "Test",
+      familyName: "Renamed",
+    });
     assert.equal(put.body.meta.version, 'W/"2"');
     assert.equal(put.headers.etag, 'W/"2"');
     assert.equal(
@@ -273,7 +279,11 @@ describe("Okta provisioning replay", () => {
     ];
     const lookup = await request(ctx.app)
       .get("/scim/v2/Groups")
-      .query({ filter: 'displayName eq "Okta Push"', startIndex: 1, count: 100 })
+      .query({
+        filter: 'displayName eq "Okta Push"',
+        startIndex: 1,
+        count: 100,
+      })
       .set(tenant.auth);
     assert.equal(lookup.body.totalResults, 0);
     const created = await request(ctx.app)
@@ -283,7 +293,10 @@ describe("Okta provisioning replay", () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const gid = created.body.id as string;
     assert.equal(created.body.displayName, "Okta Push");
-    assert.match(String(created.headers.location), new RegExp(`/Groups/${gid}$`));
+    assert.match(
+      String(created.headers.location),
+      new RegExp(`/Groups/${gid}$`),
+    );
 
     const add = await scim.patch("Groups", gid, [
       {

@@ -79,7 +79,9 @@ export function createScimClient(ctx: TestContext, tenant: TestTenant) {
 
     /** Lifecycle event types of the tenant in order, optionally of one resource. */
     async eventTypes(resourceId?: string): Promise<string[]> {
-      const query = ctx.knex("lifecycle_events").where({ tenant_id: tenant.id });
+      const query = ctx
+        .knex("lifecycle_events")
+        .where({ tenant_id: tenant.id });
       if (resourceId) query.andWhere({ resource_id: resourceId });
       const rows = await query.orderBy("id");
       return rows.map((r: { type: string }) => r.type);
