@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { parentPid } from "./cpu-usage.ts";
 
 /** A throwaway database for one bench run. */
 export interface BenchDatabase {
@@ -12,6 +13,8 @@ export interface BenchDatabase {
   label: string;
   /** `SELECT version()` for PostgreSQL; the PGlite package for PGlite. */
   version: string;
+  /** The local PostgreSQL server process (postmaster), for CPU accounting; undefined if remote or PGlite. */
+  postmasterPid?: number;
   /** Runs one SQL statement on the bench database (PostgreSQL only), for diagnostics. */
   query?: (sql: string) => Promise<pg.QueryResult>;
   dispose(): Promise<void>;
@@ -51,11 +54,25 @@ async function createPostgresDatabase(
   serverUrl: string,
 ): Promise<BenchDatabase> {
   const name = `scim_bench_${timestampName()}`;
-  const version = await withClient(serverUrl, async (client) => {
-    await client.query(`CREATE DATABASE ${name}`);
-    const result = await client.query<{ version: string }>("SELECT version()");
-    return result.rows[0]?.version ?? "unknown";
-  });
+  const { version, backendPid } = await withClient(
+    serverUrl,
+    async (client) => {
+      await client.query(`CREATE DATABASE ${name}`);
+      const result = await client.query<{ version: string; pid: number }>(
+        "SELECT version(), pg_backend_pid() AS pid",
+      );
+      return {
+        version: result.rows[0]?.version ?? "unknown",
+        backendPid: result.rows[0]?.pid,
+      };
+    },
+  );
+  // A backend's parent is the postmaster, when the server runs on this machine (same pid namespace).
+  const local = ["127.0.0.1", "localhost", "[::1]"].includes(
+    new URL(serverUrl).hostname,
+  );
+  const postmasterPid =
+    local && backendPid !== undefined ? parentPid(backendPid) : undefined;
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const benchUrl = url.toString();
@@ -64,6 +81,7 @@ async function createPostgresDatabase(
     env: { DATABASE_URL: benchUrl },
     label: `${name} on ${url.host}`,
     version,
+    ...(postmasterPid !== undefined ? { postmasterPid } : {}),
     query: (sql) => withClient(benchUrl, (client) => client.query(sql)),
     dispose: () =>
       withClient(serverUrl, async (client) => {

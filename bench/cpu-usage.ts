@@ -10,7 +10,7 @@ export interface CpuShares {
   serverPct: number;
   /** This process: autocannon and the request builders. */
   benchPct: number;
-  /** Every process named `postgres` on the machine (0 with PGlite, which runs inside the server). */
+  /** The bench database's PostgreSQL server and its backends (0 with PGlite, which runs inside the server; NaN if remote). */
   postgresPct: number;
   /** Everything else: kernel, other people's work. Large values mean a noisy measurement. */
   otherPct: number;
@@ -47,7 +47,14 @@ function processTicks(pid: number): number {
   return fields ? Number(fields[12]) + Number(fields[13]) : NaN; // utime + stime
 }
 
-function postgresTicks(): number {
+/** The parent process of `pid` on this machine, if it runs here. */
+export function parentPid(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields ? Number(fields[2]) : undefined;
+}
+
+function postgresTicks(postmasterPid: number | undefined): number {
+  if (postmasterPid === undefined) return NaN;
   let ticks = 0;
   let entries: string[];
   try {
@@ -76,24 +83,30 @@ function machineTicks(): { busy: number; total: number } {
   }
 }
 
-function take(serverPid: number): Snapshot {
+function take(serverPid: number, postmasterPid: number | undefined): Snapshot {
   const machine = machineTicks();
   const usage = process.cpuUsage();
   return {
     at: process.hrtime.bigint(),
     serverTicks: processTicks(serverPid),
     benchMicros: usage.user + usage.system,
-    postgresTicks: postgresTicks(),
+    postgresTicks: postgresTicks(postmasterPid),
     machineBusy: machine.busy,
     machineTotal: machine.total,
   };
 }
 
-/** Starts measuring CPU shares (Linux /proc; NaN elsewhere); call the result to stop. */
-export function startCpuProbe(serverPid: number): () => CpuShares {
-  const before = take(serverPid);
+/**
+ * Starts measuring CPU shares (Linux /proc; NaN elsewhere); call the result to stop. `postmasterPid`
+ * is the local PostgreSQL server the bench database lives on, if any.
+ */
+export function startCpuProbe(
+  serverPid: number,
+  postmasterPid: number | undefined,
+): () => CpuShares {
+  const before = take(serverPid, postmasterPid);
   return () => {
-    const after = take(serverPid);
+    const after = take(serverPid, postmasterPid);
     const seconds = Number(after.at - before.at) / 1e9;
     const cores = cpus().length;
     const ticksPct = (ticks: number) =>

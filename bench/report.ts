@@ -163,7 +163,10 @@ function table(header: string[], rows: string[][]): string {
 }
 
 function cpuText(cpu: CpuShares): string {
-  return `${cpu.serverPct}/${cpu.postgresPct}/${cpu.benchPct}/${cpu.otherPct}`;
+  const pct = (n: number) => (Number.isNaN(n) ? "-" : String(n));
+  return [cpu.serverPct, cpu.postgresPct, cpu.benchPct, cpu.otherPct]
+    .map(pct)
+    .join("/");
 }
 
 /** The results table printed at the end of a run. */

@@ -61,6 +61,7 @@ async function runScenario(
   scenario: Scenario,
   options: BenchOptions,
   server: BenchServer,
+  postmasterPid: number | undefined,
 ): Promise<ScenarioResult> {
   const target: ScimTarget = server;
   const sample = scenario.sample();
@@ -86,7 +87,7 @@ async function runScenario(
       durationS: options.warmupS,
     });
   }
-  const finish = startCpuProbe(server.pid);
+  const finish = startCpuProbe(server.pid, postmasterPid);
   const result = await runLoad({
     ...load,
     title: scenario.name,
@@ -166,7 +167,7 @@ async function main(): Promise<number> {
     log(
       `seeding ${options.users} users with POST ${SCIM_PATH}/Users (32 connections)…`,
     );
-    const seedCpu = startCpuProbe(running.pid);
+    const seedCpu = startCpuProbe(running.pid, database.postmasterPid);
     const seedRun = await seedUsers(running, options.users);
     const seedCpuShares = seedCpu();
     const users = await collectUsers(running);
@@ -228,7 +229,12 @@ async function main(): Promise<number> {
         continue;
       }
       log(`${scenario.name}: ${scenario.describes}`);
-      const result = await runScenario(scenario, options, running);
+      const result = await runScenario(
+        scenario,
+        options,
+        running,
+        database.postmasterPid,
+      );
       results.push(result);
       log(
         `  ${result.rps} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${result.ok} 2xx, ` +

@@ -15,7 +15,11 @@ import {
   type SqlCondition,
 } from "../store/resource-list-store.ts";
 import { compileFilter, compileSortBy } from "../store/scim-filter-sql.ts";
-import { findUserById, type UserRow } from "../store/users-store.ts";
+import {
+  findUserById,
+  USER_GROUPS_SQL,
+  type UserRow,
+} from "../store/users-store.ts";
 import {
   formatGroup,
   formatUser,
@@ -50,6 +54,8 @@ export interface ListResponseBody {
 }
 
 type Kind = "User" | "Group";
+
+type GroupRef = { group_id: string; display_name: string };
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   const map = new Map<string, T[]>();
@@ -114,15 +120,20 @@ export function createResourceReader(deps: {
     projection: Projection,
   ): Promise<Record<string, unknown>[]> {
     const { schema, include, exclude, wants } = selections(kind, projection);
-    const ids = rows.map((r) => r.id);
     if (kind === "User") {
-      const groups = wants("groups")
-        ? await listGroupsOfMembers(db, tenantId, ids)
+      // Reads normally fold groups into the row (groups_json); only rows without them query here.
+      const missing = wants("groups")
+        ? rows.filter((r) => !("groups_json" in r)).map((r) => r.id)
+        : [];
+      const groups = missing.length
+        ? await listGroupsOfMembers(db, tenantId, missing)
         : [];
       const byUser = groupBy(groups, (g) => g.member_id);
+      const groupsOf = (row: FormattableRow & { groups_json?: GroupRef[] }) =>
+        wants("groups") ? (row.groups_json ?? byUser.get(row.id)) : undefined;
       return rows.map((row) =>
         projectResource(
-          formatUser(row, baseUrl, byUser.get(row.id)),
+          formatUser(row, baseUrl, groupsOf(row)),
           schema,
           include,
           exclude,
@@ -130,6 +141,7 @@ export function createResourceReader(deps: {
       );
     }
     // excludedAttributes=members never reads the member table (Entra's group lookups).
+    const ids = rows.map((r) => r.id);
     const loadMembers = wants("members");
     const members = loadMembers
       ? await listMembersOfGroups(db, tenantId, ids)
@@ -149,6 +161,12 @@ export function createResourceReader(deps: {
     );
   }
 
+  function extraColumns(kind: Kind, projection: Projection) {
+    return kind === "User" && selections(kind, projection).wants("groups")
+      ? { extraColumns: USER_GROUPS_SQL }
+      : {};
+  }
+
   async function get(
     kind: Kind,
     principal: Principal,
@@ -159,7 +177,9 @@ export function createResourceReader(deps: {
     selections(kind, projection); // validate before touching the database
     const row =
       kind === "User"
-        ? await findUserById(db, principal.tenantId, id)
+        ? await findUserById(db, principal.tenantId, id, {
+            withGroups: selections(kind, projection).wants("groups"),
+          })
         : await findGroupById(db, principal.tenantId, id);
     if (!row) throw new AppError("scim.not_found", `${kind} ${id} not found`);
     const [body] = await format(
@@ -202,6 +222,7 @@ export function createResourceReader(deps: {
           offset: 0,
           limit: request.count + 1,
           ...(afterSeq !== undefined ? { afterSeq } : {}),
+          ...extraColumns(kind, request),
         },
       );
       const page = rows.slice(0, request.count);
@@ -226,6 +247,7 @@ export function createResourceReader(deps: {
             descending: request.descending,
             offset: request.startIndex - 1,
             limit: request.count,
+            ...extraColumns(kind, request),
           });
     // A short first page already tells the total: saves a count on IdP lookups by userName.
     const total =

@@ -128,6 +128,7 @@ export function createUsersService(deps: {
           version: 1,
           created_at: at,
           updated_at: at,
+          groups_json: [],
         };
         await insertUser(trx, {
           tenant_id: record.tenant_id,
@@ -169,6 +170,7 @@ export function createUsersService(deps: {
       return inTransaction(knex, async (trx) => {
         const row = await findUserById(trx, ctx.principal.tenantId, id, {
           forUpdate: true,
+          withGroups: true,
         });
         if (!row) throw notFound(id);
         checkIfMatch(ifMatch, row.version);
@@ -190,6 +192,7 @@ export function createUsersService(deps: {
       return inTransaction(knex, async (trx) => {
         const row = await findUserById(trx, ctx.principal.tenantId, id, {
           forUpdate: true,
+          withGroups: true,
         });
         if (!row) throw notFound(id);
         checkIfMatch(ifMatch, row.version);

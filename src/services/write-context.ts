@@ -2,8 +2,7 @@ import type { Knex } from "knex";
 import type { LifecycleEventType } from "../domain/lifecycle-event.ts";
 import { maskSecrets } from "../domain/mask-secrets.ts";
 import type { Principal } from "../domain/scopes.ts";
-import { insertAuditEntry } from "../store/audit-store.ts";
-import { insertLifecycleEvents } from "../store/lifecycle-events-store.ts";
+import { insertAuditEntryWithEvents } from "../store/change-log-store.ts";
 
 /** Who asked for a write and how: recorded in the audit trail with the change. */
 export interface WriteContext {
@@ -23,8 +22,6 @@ export interface ChangeEvent {
   data: Record<string, unknown>;
 }
 
-const EVENT_CHUNK = 1_000;
-
 /**
  * Appends the audit entry and the lifecycle events of one write inside its transaction,
  * so the change, its audit entry and its events commit together or not at all.
@@ -42,39 +39,36 @@ export async function recordChange(
     notes?: Record<string, unknown>;
   },
 ): Promise<void> {
-  const auditId = await insertAuditEntry(trx, {
-    tenant_id: ctx.principal.tenantId,
-    occurred_at: change.at,
-    actor_token_id: ctx.principal.tokenId,
-    key: change.auditKey,
-    resource_type: change.resourceType,
-    resource_id: change.resourceId,
-    request_id: ctx.requestId,
-    detail: {
-      method: ctx.method,
-      path: ctx.path,
-      body: maskSecrets(ctx.body),
-      events: countByType(change.events),
-      ...change.notes,
+  await insertAuditEntryWithEvents(
+    trx,
+    {
+      tenant_id: ctx.principal.tenantId,
+      occurred_at: change.at,
+      actor_token_id: ctx.principal.tokenId,
+      key: change.auditKey,
+      resource_type: change.resourceType,
+      resource_id: change.resourceId,
+      request_id: ctx.requestId,
+      detail: {
+        method: ctx.method,
+        path: ctx.path,
+        body: maskSecrets(ctx.body),
+        events: countByType(change.events),
+        ...change.notes,
+      },
     },
-  });
-  for (let i = 0; i < change.events.length; i += EVENT_CHUNK) {
-    await insertLifecycleEvents(
-      trx,
-      change.events.slice(i, i + EVENT_CHUNK).map((e) => ({
-        tenant_id: ctx.principal.tenantId,
-        type: e.type,
-        resource_type: e.resourceType,
-        resource_id: e.resourceId,
-        resource_version: e.version,
-        occurred_at: change.at,
-        actor_token_id: ctx.principal.tokenId,
-        request_id: ctx.requestId,
-        audit_entry_id: auditId,
-        data: e.data,
-      })),
-    );
-  }
+    change.events.map((e) => ({
+      tenant_id: ctx.principal.tenantId,
+      type: e.type,
+      resource_type: e.resourceType,
+      resource_id: e.resourceId,
+      resource_version: e.version,
+      occurred_at: change.at,
+      actor_token_id: ctx.principal.tokenId,
+      request_id: ctx.requestId,
+      data: e.data,
+    })),
+  );
 }
 
 function countByType(events: ChangeEvent[]): Record<string, number> {

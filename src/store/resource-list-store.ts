@@ -16,6 +16,8 @@ export interface ListQuery {
   limit: number;
   /** Keyset cursor: only rows inserted after this sequence number (RFC 9865 cursors). */
   afterSeq?: string;
+  /** Extra select-list SQL, e.g. a user's groups as JSON (saves a round trip). */
+  extraColumns?: string;
 }
 
 const ALIAS = { users: "u", groups: "g" } as const;
@@ -47,10 +49,13 @@ export async function listResourceRows<Row>(
   } else {
     builder.orderBy(`${alias}.seq`, "asc");
   }
+  const columns = query.extraColumns
+    ? [`${alias}.*`, db.raw(query.extraColumns)]
+    : [`${alias}.*`];
   return (await builder
     .offset(query.offset)
     .limit(query.limit)
-    .select(`${alias}.*`)) as Row[];
+    .select(columns)) as Row[];
 }
 
 /** Counts the rows a filter matches. */

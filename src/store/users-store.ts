@@ -15,7 +15,17 @@ export interface UserRow {
   version: number;
   created_at: Date;
   updated_at: Date;
+  /** The user's direct groups, when read `withGroups` (one query instead of two). */
+  groups_json?: { group_id: string; display_name: string }[];
 }
+
+/**
+ * A select-list expression giving a user's groups as JSON, so a read needs no second round trip.
+ * Uses the group_members (tenant_id, member_id) index.
+ */
+export const USER_GROUPS_SQL = `(SELECT coalesce(json_agg(json_build_object('group_id', g.id, 'display_name', g.display_name) ORDER BY g.display_name, g.id), '[]'::json)
+  FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+  WHERE gm.tenant_id = u.tenant_id AND gm.member_id = u.id) AS groups_json`;
 
 /** The indexed columns copied out of a stored resource. */
 export interface UserColumns {
@@ -53,16 +63,21 @@ export function isUuid(text: string): boolean {
   return UUID.test(text);
 }
 
-/** Finds a user by id; `forUpdate` locks the row for the rest of the transaction. */
+/** Finds a user by id; `forUpdate` locks the row; `withGroups` reads its groups in the same query. */
 export async function findUserById(
   db: Db,
   tenantId: string,
   id: string,
-  options: { forUpdate?: boolean } = {},
+  options: { forUpdate?: boolean; withGroups?: boolean } = {},
 ): Promise<UserRow | undefined> {
   if (!isUuid(id)) return undefined;
-  const query = db<UserRow>("users").where({ tenant_id: tenantId, id }).first();
-  if (options.forUpdate) query.forUpdate();
+  const query = db("users as u")
+    .where({ "u.tenant_id": tenantId, "u.id": id })
+    .first<UserRow | undefined>(
+      options.withGroups ? ["u.*", db.raw(USER_GROUPS_SQL)] : ["u.*"],
+    );
+  // FOR UPDATE OF u: the groups subquery reads, it locks nothing.
+  if (options.forUpdate) query.forUpdate("u");
   return query;
 }
 

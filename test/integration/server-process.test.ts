@@ -24,6 +24,8 @@ async function startServer(
       cwd: ROOT,
       env: {
         ...process.env,
+        // `npm start` runs on the embedded database, whatever DATABASE_URL the tests use.
+        DATABASE_URL: "",
         PORT: "0",
         HOST: "127.0.0.1",
         LOG_LEVEL: "info",
