@@ -26,6 +26,7 @@ const ConfigSchema = z.object({
     .optional(),
   publicBaseUrl: z.url().optional(),
   maxBodyBytes: z.coerce.number().int().min(1024).default(1_048_576),
+  webConcurrency: z.coerce.number().int().min(1).max(64).default(1),
   trustProxy: z
     .enum(["true", "false"])
     .default("false")
@@ -48,8 +49,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl: env.PUBLIC_BASE_URL || undefined,
     maxBodyBytes: env.MAX_BODY_BYTES,
     trustProxy: env.TRUST_PROXY,
+    webConcurrency: env.WEB_CONCURRENCY,
   };
-  const parsed = ConfigSchema.safeParse(raw);
+  const parsed = ConfigSchema.refine(
+    (c) => c.webConcurrency === 1 || c.databaseUrl,
+    {
+      message:
+        "more than one process needs PostgreSQL (set DATABASE_URL); the embedded database is single-process",
+      path: ["webConcurrency"],
+    },
+  ).safeParse(raw);
   if (!parsed.success) {
     const names: Record<string, string> = {
       port: "PORT",
@@ -62,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       publicBaseUrl: "PUBLIC_BASE_URL",
       maxBodyBytes: "MAX_BODY_BYTES",
       trustProxy: "TRUST_PROXY",
+      webConcurrency: "WEB_CONCURRENCY",
     };
     const problems = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? "");

@@ -11,6 +11,7 @@ import {
 } from "../services/tokens-service.ts";
 import { openConfiguredDatabase } from "./open-from-config.ts";
 import { serve } from "./serve.ts";
+import { serveCluster } from "./serve-cluster.ts";
 
 async function withTokens<T>(
   config: Config,
@@ -61,7 +62,9 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .action(async (options: { port?: string }) => {
       const cfg = config();
       if (options.port !== undefined) cfg.port = Number(options.port);
-      await serve(cfg, createLogger({ level: cfg.logLevel }));
+      const logger = createLogger({ level: cfg.logLevel });
+      if (cfg.webConcurrency > 1) await serveCluster(cfg, logger);
+      else await serve(cfg, logger);
     });
 
   program

@@ -7,12 +7,21 @@ import type { Logger } from "../logger.ts";
 import { SCIM_BASE_PATH } from "../scim/scim-router.ts";
 import { openConfiguredDatabase } from "./open-from-config.ts";
 
-/** Opens the database, migrates, ensures a token exists, and listens until SIGTERM/SIGINT. */
-export async function serve(config: Config, logger: Logger): Promise<Server> {
+/**
+ * Opens the database, migrates, ensures a token exists, and listens until SIGTERM/SIGINT.
+ * A cluster worker skips the set-up its primary already did.
+ */
+export async function serve(
+  config: Config,
+  logger: Logger,
+  options: { clusterWorker?: boolean } = {},
+): Promise<Server> {
   const database = await openConfiguredDatabase(config);
-  const applied = await migrateToLatest(database.knex);
-  if (applied.length > 0)
-    logger.info("migrations applied", { migrations: applied });
+  if (!options.clusterWorker) {
+    const applied = await migrateToLatest(database.knex);
+    if (applied.length > 0)
+      logger.info("migrations applied", { migrations: applied });
+  }
   const { app, services } = createApp({
     knex: database.knex,
     clock: systemClock,
@@ -21,7 +30,9 @@ export async function serve(config: Config, logger: Logger): Promise<Server> {
     trustProxy: config.trustProxy,
     ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}),
   });
-  const issued = await services.tokens.ensureBootstrap(config.bootstrapToken);
+  const issued = options.clusterWorker
+    ? undefined
+    : await services.tokens.ensureBootstrap(config.bootstrapToken);
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
@@ -30,13 +41,7 @@ export async function serve(config: Config, logger: Logger): Promise<Server> {
   const address = server.address();
   const port =
     typeof address === "object" && address ? address.port : config.port;
-  if (issued) {
-    // Printed once to the terminal, never to the log: only the digest is stored.
-    process.stdout.write(
-      `\nCreated tenant "default" with an admin token (shown once, store it now):\n\n  ${issued.secret}\n\n` +
-        `Try: curl -H "Authorization: Bearer ${issued.secret}" http://127.0.0.1:${port}${SCIM_BASE_PATH}/Users\n\n`,
-    );
-  }
+  if (issued) printIssuedToken(issued.secret, port);
   logger.info("listening", {
     url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}${SCIM_BASE_PATH}`,
     database: database.kind,
@@ -58,4 +63,12 @@ export async function serve(config: Config, logger: Logger): Promise<Server> {
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
   return server;
+}
+
+/** Prints a freshly created admin token once, to the terminal and never to the log. */
+export function printIssuedToken(secret: string, port: number): void {
+  process.stdout.write(
+    `\nCreated tenant "default" with an admin token (shown once, store it now):\n\n  ${secret}\n\n` +
+      `Try: curl -H "Authorization: Bearer ${secret}" http://127.0.0.1:${port}${SCIM_BASE_PATH}/Users\n\n`,
+  );
 }

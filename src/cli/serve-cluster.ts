@@ -1,0 +1,66 @@
+import cluster from "node:cluster";
+import { systemClock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import { migrateToLatest } from "../db/migrate.ts";
+import type { Logger } from "../logger.ts";
+import { createTokensService } from "../services/tokens-service.ts";
+import { openConfiguredDatabase } from "./open-from-config.ts";
+import { printIssuedToken, serve } from "./serve.ts";
+
+const RESTART_DELAY_MS = 1_000;
+
+/**
+ * Runs `WEB_CONCURRENCY` API processes sharing one port (node:cluster). The primary migrates and
+ * bootstraps once, then forks workers and replaces any that die; SIGTERM stops them all.
+ */
+export async function serveCluster(
+  config: Config,
+  logger: Logger,
+): Promise<void> {
+  if (!cluster.isPrimary) {
+    await serve(config, logger, { clusterWorker: true });
+    return;
+  }
+  const database = await openConfiguredDatabase(config);
+  let issuedSecret: string | undefined;
+  try {
+    const applied = await migrateToLatest(database.knex);
+    if (applied.length > 0)
+      logger.info("migrations applied", { migrations: applied });
+    const tokens = createTokensService({
+      knex: database.knex,
+      clock: systemClock,
+      logger,
+    });
+    issuedSecret = (await tokens.ensureBootstrap(config.bootstrapToken))
+      ?.secret;
+  } finally {
+    await database.close();
+  }
+  if (issuedSecret) printIssuedToken(issuedSecret, config.port);
+  let stopping = false;
+  const fork = () => cluster.fork();
+  cluster.on("exit", (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.error("API worker died; starting another", {
+      pid: worker.process.pid,
+      code,
+      signal,
+    });
+    setTimeout(fork, RESTART_DELAY_MS);
+  });
+  for (let i = 0; i < config.webConcurrency; i++) fork();
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down workers", { signal });
+    for (const worker of Object.values(cluster.workers ?? {}))
+      worker?.process.kill("SIGTERM");
+    setTimeout(() => process.exit(1), 15_000).unref();
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
