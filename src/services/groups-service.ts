@@ -15,12 +15,10 @@ import { AppError } from "../errors.ts";
 import {
   deleteAllGroupMembers,
   deleteGroupMembers,
-  deleteMembershipsOfMember,
   insertGroupMembers,
   type GroupMemberRow,
 } from "../store/group-members-store.ts";
 import {
-  bumpGroupVersions,
   deleteGroupById,
   findExistingGroupIds,
   findGroupById,
@@ -30,6 +28,7 @@ import {
 } from "../store/groups-store.ts";
 import { findExistingUserIds } from "../store/users-store.ts";
 import { checkIfMatch, fromDomain } from "./domain-errors.ts";
+import { leaveAllGroups } from "./leave-all-groups.ts";
 import {
   recordChange,
   type ChangeEvent,
@@ -396,11 +395,10 @@ export function createGroupsService(deps: {
         if (!row) throw notFound(id);
         checkIfMatch(ifMatch, row.version);
         const at = clock.now();
-        const asMember = await deleteMembershipsOfMember(trx, tenantId, id);
-        const versions = await bumpGroupVersions(
+        const asMember = await leaveAllGroups(
           trx,
           tenantId,
-          asMember.map((r) => r.group_id),
+          { id, type: "Group", reason: "group.deleted" },
           at,
         );
         const members = await deleteAllGroupMembers(trx, tenantId, id);
@@ -426,20 +424,7 @@ export function createGroupsService(deps: {
             },
           },
         ];
-        for (const m of asMember) {
-          events.push({
-            type: "group.member_removed",
-            resourceType: "Group",
-            resourceId: m.group_id,
-            version: versions.get(m.group_id) ?? 0,
-            data: {
-              groupId: m.group_id,
-              memberId: id,
-              memberType: "Group",
-              reason: "group.deleted",
-            },
-          });
-        }
+        events.push(...asMember);
         await recordChange(trx, ctx, {
           auditKey: "scim.group.deleted",
           resourceType: "Group",

@@ -12,8 +12,6 @@ import { applyPatch } from "../domain/patch-resource.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 import { AppError } from "../errors.ts";
-import { deleteMembershipsOfMember } from "../store/group-members-store.ts";
-import { bumpGroupVersions } from "../store/groups-store.ts";
 import {
   deleteUserById,
   findUserById,
@@ -23,6 +21,7 @@ import {
   type UserRow,
 } from "../store/users-store.ts";
 import { checkIfMatch, fromDomain } from "./domain-errors.ts";
+import { leaveAllGroups } from "./leave-all-groups.ts";
 import {
   recordChange,
   type ChangeEvent,
@@ -215,26 +214,13 @@ export function createUsersService(deps: {
         if (!row) throw notFound(id);
         checkIfMatch(ifMatch, row.version);
         const at = clock.now();
-        const removed = await deleteMembershipsOfMember(trx, tenantId, id);
-        const versions = await bumpGroupVersions(
+        const events = await leaveAllGroups(
           trx,
           tenantId,
-          removed.map((r) => r.group_id),
+          { id, type: "User", reason: "user.deleted" },
           at,
         );
         await deleteUserById(trx, tenantId, id);
-        const events: ChangeEvent[] = removed.map((r) => ({
-          type: "group.member_removed",
-          resourceType: "Group",
-          resourceId: r.group_id,
-          version: versions.get(r.group_id) ?? 0,
-          data: {
-            groupId: r.group_id,
-            memberId: id,
-            memberType: "User",
-            reason: "user.deleted",
-          },
-        }));
         events.push({
           type: "user.deleted",
           resourceType: "User",

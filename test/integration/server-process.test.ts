@@ -68,7 +68,9 @@ async function stopServer(server: RunningServer): Promise<number | null> {
   return exited;
 }
 
-describe("the server process", () => {
+describe("the server process", function () {
+  // Each test starts real processes (tsx compile, PGlite init, migrations): slow on a busy machine.
+  this.timeout(180_000);
   let dataDir: string;
 
   before(() => {
