@@ -54,25 +54,25 @@ async function createPostgresDatabase(
   serverUrl: string,
 ): Promise<BenchDatabase> {
   const name = `scim_bench_${timestampName()}`;
-  const { version, backendPid } = await withClient(
+  // A backend's parent is the postmaster when the server runs on this machine (same pid namespace);
+  // read it while the backend is alive.
+  const local = ["127.0.0.1", "localhost", "[::1]"].includes(
+    new URL(serverUrl).hostname,
+  );
+  const { version, postmasterPid } = await withClient(
     serverUrl,
     async (client) => {
       await client.query(`CREATE DATABASE ${name}`);
       const result = await client.query<{ version: string; pid: number }>(
         "SELECT version(), pg_backend_pid() AS pid",
       );
+      const row = result.rows[0];
       return {
-        version: result.rows[0]?.version ?? "unknown",
-        backendPid: result.rows[0]?.pid,
+        version: row?.version ?? "unknown",
+        postmasterPid: local && row ? parentPid(row.pid) : undefined,
       };
     },
   );
-  // A backend's parent is the postmaster, when the server runs on this machine (same pid namespace).
-  const local = ["127.0.0.1", "localhost", "[::1]"].includes(
-    new URL(serverUrl).hostname,
-  );
-  const postmasterPid =
-    local && backendPid !== undefined ? parentPid(backendPid) : undefined;
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const benchUrl = url.toString();

@@ -6,7 +6,7 @@ const CLOCK_TICKS_PER_S = 100;
 
 /** CPU time spent during a measurement, in % of one core (a 2-core machine has 200%). */
 export interface CpuShares {
-  /** The SCIM server process. */
+  /** The SCIM server process and its workers (WEB_CONCURRENCY). */
   serverPct: number;
   /** This process: autocannon and the request builders. */
   benchPct: number;
@@ -42,31 +42,31 @@ function statFields(pid: string | number): string[] | undefined {
   }
 }
 
-function processTicks(pid: number): number {
-  const fields = statFields(pid);
-  return fields ? Number(fields[12]) + Number(fields[13]) : NaN; // utime + stime
-}
-
-/** The parent process of `pid` on this machine, if it runs here. */
+/** The parent process of `pid`, if it runs on this machine. */
 export function parentPid(pid: number): number | undefined {
   const fields = statFields(pid);
   return fields ? Number(fields[2]) : undefined;
 }
 
-function postgresTicks(postmasterPid: number | undefined): number {
-  if (postmasterPid === undefined) return NaN;
-  let ticks = 0;
+/** CPU ticks of a process and its direct children (cluster workers, PostgreSQL backends). */
+function treeTicks(rootPid: number | undefined): number {
+  if (rootPid === undefined) return NaN;
   let entries: string[];
   try {
     entries = readdirSync("/proc");
   } catch {
     return NaN;
   }
+  let ticks = 0;
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     const fields = statFields(entry);
-    if (fields?.[0] === "postgres")
-      ticks += Number(fields[12]) + Number(fields[13]);
+    if (
+      fields &&
+      (Number(entry) === rootPid || Number(fields[2]) === rootPid)
+    ) {
+      ticks += Number(fields[12]) + Number(fields[13]); // utime + stime
+    }
   }
   return ticks;
 }
@@ -88,9 +88,9 @@ function take(serverPid: number, postmasterPid: number | undefined): Snapshot {
   const usage = process.cpuUsage();
   return {
     at: process.hrtime.bigint(),
-    serverTicks: processTicks(serverPid),
+    serverTicks: treeTicks(serverPid),
     benchMicros: usage.user + usage.system,
-    postgresTicks: postgresTicks(postmasterPid),
+    postgresTicks: treeTicks(postmasterPid),
     machineBusy: machine.busy,
     machineTotal: machine.total,
   };
@@ -118,8 +118,9 @@ export function startCpuProbe(
     const machineShare =
       (after.machineBusy - before.machineBusy) /
       (after.machineTotal - before.machineTotal);
-    const otherPct =
-      machineShare * cores * 100 - serverPct - benchPct - postgresPct;
+    const known =
+      serverPct + benchPct + (Number.isNaN(postgresPct) ? 0 : postgresPct);
+    const otherPct = machineShare * cores * 100 - known;
     return {
       serverPct: Math.round(serverPct),
       benchPct: Math.round(benchPct),

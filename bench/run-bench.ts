@@ -26,6 +26,7 @@ import {
   type ScimTarget,
 } from "./scim-client.ts";
 import { collectUsers, createBigGroup, seedUsers } from "./seed-data.ts";
+import { readSourceVersion } from "./source-version.ts";
 
 const started = performance.now();
 /** Above this share of the machine busy before we start, figures are flagged as noisy. */
@@ -145,6 +146,11 @@ async function main(): Promise<number> {
           `figures will be lower than on a quiet machine`,
       );
     }
+    // Read before the server starts: it loads the code once, and others may edit it meanwhile.
+    const source = await readSourceVersion();
+    log(
+      `code: commit ${source.commit?.slice(0, 12) ?? "?"}, sources ${source.sourceDigest}`,
+    );
     const database = await createBenchDatabase(options.databaseUrl);
     if (options.keep) {
       cleanups.add("report the kept database", async () =>
@@ -255,6 +261,10 @@ async function main(): Promise<number> {
     const file = await writeResults(startedAt, {
       startedAt: startedAt.toISOString(),
       machineBusyBeforePct: busyBefore,
+      source,
+      ...(process.env.WEB_CONCURRENCY
+        ? { webConcurrency: process.env.WEB_CONCURRENCY }
+        : {}),
       machine: {
         cores: cpus().length,
         cpu: cpus()[0]?.model,

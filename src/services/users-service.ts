@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Knex } from "knex";
 import type { Clock } from "../clock.ts";
-import { inTransaction } from "../db/transaction.ts";
+import { inTransaction, readWith } from "../db/transaction.ts";
 import { coerceResource } from "../domain/coerce-resource.ts";
 import {
   changedAttributes,
@@ -12,19 +12,20 @@ import { applyPatch } from "../domain/patch-resource.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 import { AppError } from "../errors.ts";
+import { updateUserWithChangeLog } from "../store/change-log-store.ts";
 import {
   deleteUserById,
   findUserById,
   insertUser,
-  updateUserById,
   userColumnsOf,
   type UserRow,
 } from "../store/users-store.ts";
 import { checkIfMatch, fromDomain } from "./domain-errors.ts";
 import { leaveAllGroups } from "./leave-all-groups.ts";
 import {
+  changeLogOf,
   recordChange,
-  type ChangeEvent,
+  type Change,
   type WriteContext,
 } from "./write-context.ts";
 
@@ -54,6 +55,8 @@ function hasKey(body: unknown, name: string): boolean {
   return Object.keys(body).some((k) => k.toLowerCase() === name.toLowerCase());
 }
 
+const MAX_WRITE_ATTEMPTS = 8;
+
 function notFound(id: string): AppError {
   return new AppError("scim.not_found", `User ${id} not found`);
 }
@@ -66,48 +69,83 @@ export function createUsersService(deps: {
 }) {
   const { knex, clock, schema } = deps;
 
+  /**
+   * Rewrites a user with optimistic concurrency: read (no lock), compute the new resource, then one
+   * statement that updates the row only at the version read and appends its audit entry and events.
+   * Two round trips instead of five; a concurrent writer makes the loser read again, so no update
+   * is lost and events stay ordered per user.
+   */
   async function rewrite(
-    trx: Knex.Transaction,
     ctx: WriteContext,
-    row: UserRow,
-    next: StoredResource,
+    id: string,
+    ifMatch: string | undefined,
+    compute: (row: UserRow) => StoredResource,
     fallbackKey: string,
   ): Promise<UserRecord> {
-    const types = userChangeEvents(row.resource, next);
-    const at = clock.now();
-    const version = types.length > 0 ? row.version + 1 : row.version;
-    if (types.length > 0) {
-      await updateUserById(trx, row.tenant_id, row.id, {
-        resource: next,
-        version,
-        updated_at: at,
-      });
-    }
-    const before = snapshot(row.id, row.resource);
-    const after = snapshot(row.id, next);
-    const events: ChangeEvent[] = types.map((type) => ({
-      type,
-      resourceType: "User",
-      resourceId: row.id,
-      version,
-      data: { before, after, changed: changedAttributes(row.resource, next) },
-    }));
-    await recordChange(trx, ctx, {
-      auditKey: auditKeyFor(types, fallbackKey),
-      resourceType: "User",
-      resourceId: row.id,
-      at,
-      events,
-    });
-    return types.length > 0
-      ? {
+    const tenantId = ctx.principal.tenantId;
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const row = await readWith(() =>
+        findUserById(knex, tenantId, id, { withGroups: true }),
+      );
+      if (!row) throw notFound(id);
+      checkIfMatch(ifMatch, row.version);
+      const next = compute(row);
+      const types = userChangeEvents(row.resource, next);
+      const at = clock.now();
+      const version = row.version + 1;
+      const before = snapshot(row.id, row.resource);
+      const after = snapshot(row.id, next);
+      const change: Change = {
+        auditKey: auditKeyFor(types, fallbackKey),
+        resourceType: "User",
+        resourceId: row.id,
+        at,
+        events: types.map((type) => ({
+          type,
+          resourceType: "User",
+          resourceId: row.id,
+          version,
+          data: {
+            before,
+            after,
+            changed: changedAttributes(row.resource, next),
+          },
+        })),
+      };
+      if (types.length === 0) {
+        // Nothing changed: the request is still audited, the version stays.
+        await readWith(() => recordChange(knex, ctx, change));
+        return row;
+      }
+      const { entry, events } = changeLogOf(ctx, change);
+      const updated = await readWith(() =>
+        updateUserWithChangeLog(
+          knex,
+          {
+            tenantId,
+            id: row.id,
+            expectedVersion: row.version,
+            resource: next,
+            updatedAt: at,
+          },
+          entry,
+          events,
+        ),
+      );
+      if (updated) {
+        return {
           ...row,
           ...userColumnsOf(next),
           resource: next,
           version,
           updated_at: at,
-        }
-      : row;
+        };
+      }
+    }
+    throw new AppError(
+      "scim.conflict",
+      `User ${id} is being changed by other requests at the same time; retry`,
+    );
   }
 
   return {
@@ -166,19 +204,15 @@ export function createUsersService(deps: {
       const { resource } = fromDomain(() =>
         coerceResource(schema, body, "replace"),
       );
-      return inTransaction(knex, async (trx) => {
-        const row = await findUserById(trx, ctx.principal.tenantId, id, {
-          forUpdate: true,
-          withGroups: true,
-        });
-        if (!row) throw notFound(id);
-        checkIfMatch(ifMatch, row.version);
-        // A PUT that omits `active` must not reactivate a deactivated user by accident.
-        const next = hasKey(body, "active")
-          ? resource
-          : { ...resource, active: row.active };
-        return rewrite(trx, ctx, row, next, "scim.user.replaced");
-      });
+      // A PUT that omits `active` must not reactivate a deactivated user by accident.
+      const keepsActive = !hasKey(body, "active");
+      return rewrite(
+        ctx,
+        id,
+        ifMatch,
+        (row) => (keepsActive ? { ...resource, active: row.active } : resource),
+        "scim.user.replaced",
+      );
     },
 
     /** Applies a PatchOp (PATCH /Users/{id}). */
@@ -188,18 +222,14 @@ export function createUsersService(deps: {
       body: unknown,
       ifMatch?: string,
     ): Promise<UserRecord> {
-      return inTransaction(knex, async (trx) => {
-        const row = await findUserById(trx, ctx.principal.tenantId, id, {
-          forUpdate: true,
-          withGroups: true,
-        });
-        if (!row) throw notFound(id);
-        checkIfMatch(ifMatch, row.version);
-        const { resource } = fromDomain(() =>
-          applyPatch(schema, row.resource, body),
-        );
-        return rewrite(trx, ctx, row, resource, "scim.user.patched");
-      });
+      return rewrite(
+        ctx,
+        id,
+        ifMatch,
+        (row) =>
+          fromDomain(() => applyPatch(schema, row.resource, body)).resource,
+        "scim.user.patched",
+      );
     },
 
     /** Deletes a user and its memberships (DELETE /Users/{id}). */

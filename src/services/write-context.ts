@@ -1,8 +1,12 @@
-import type { Knex } from "knex";
+import type { Db } from "../db/open-database.ts";
+import type { NewAuditEntry } from "../store/audit-store.ts";
 import type { LifecycleEventType } from "../domain/lifecycle-event.ts";
 import { maskSecrets } from "../domain/mask-secrets.ts";
 import type { Principal } from "../domain/scopes.ts";
-import { insertAuditEntryWithEvents } from "../store/change-log-store.ts";
+import {
+  insertAuditEntryWithEvents,
+  type LinkedLifecycleEvent,
+} from "../store/change-log-store.ts";
 
 /** Who asked for a write and how: recorded in the audit trail with the change. */
 export interface WriteContext {
@@ -22,26 +26,24 @@ export interface ChangeEvent {
   data: Record<string, unknown>;
 }
 
-/**
- * Appends the audit entry and the lifecycle events of one write inside its transaction,
- * so the change, its audit entry and its events commit together or not at all.
- */
-export async function recordChange(
-  trx: Knex.Transaction,
+/** What one write records: its audit key, resource, time and lifecycle events. */
+export interface Change {
+  auditKey: string;
+  resourceType: "User" | "Group";
+  resourceId: string;
+  at: Date;
+  events: ChangeEvent[];
+  /** Anything else an auditor should see, e.g. member references that were ignored. */
+  notes?: Record<string, unknown>;
+}
+
+/** The audit entry and event rows of one write. */
+export function changeLogOf(
   ctx: WriteContext,
-  change: {
-    auditKey: string;
-    resourceType: "User" | "Group";
-    resourceId: string;
-    at: Date;
-    events: ChangeEvent[];
-    /** Anything else an auditor should see, e.g. member references that were ignored. */
-    notes?: Record<string, unknown>;
-  },
-): Promise<void> {
-  await insertAuditEntryWithEvents(
-    trx,
-    {
+  change: Change,
+): { entry: NewAuditEntry; events: LinkedLifecycleEvent[] } {
+  return {
+    entry: {
       tenant_id: ctx.principal.tenantId,
       occurred_at: change.at,
       actor_token_id: ctx.principal.tokenId,
@@ -57,7 +59,7 @@ export async function recordChange(
         ...change.notes,
       },
     },
-    change.events.map((e) => ({
+    events: change.events.map((e) => ({
       tenant_id: ctx.principal.tenantId,
       type: e.type,
       resource_type: e.resourceType,
@@ -68,7 +70,20 @@ export async function recordChange(
       request_id: ctx.requestId,
       data: e.data,
     })),
-  );
+  };
+}
+
+/**
+ * Appends the audit entry and the lifecycle events of one write inside its transaction,
+ * so the change, its audit entry and its events commit together or not at all.
+ */
+export async function recordChange(
+  db: Db,
+  ctx: WriteContext,
+  change: Change,
+): Promise<void> {
+  const { entry, events } = changeLogOf(ctx, change);
+  await insertAuditEntryWithEvents(db, entry, events);
 }
 
 function countByType(events: ChangeEvent[]): Record<string, number> {
