@@ -22,6 +22,8 @@ export interface BenchOptions {
   only: ScenarioName[];
   /** BENCH_KEEP=1: leave the database (or PGlite folder) in place for inspection. */
   keep: boolean;
+  /** VACUUM (ANALYZE) after seeding on PostgreSQL (BENCH_VACUUM=0 to measure the just-imported state). */
+  vacuum: boolean;
   databaseUrl?: string;
 }
 
@@ -106,6 +108,7 @@ export function readBenchOptions(
     groupMembers,
     only,
     keep: env.BENCH_KEEP === "1" || env.BENCH_KEEP === "true",
+    vacuum: env.BENCH_VACUUM !== "0" && env.BENCH_VACUUM !== "false",
     ...(databaseUrl ? { databaseUrl } : {}),
   };
 }

@@ -9,7 +9,7 @@ if [ ! -x "$SUITES_DIR/runner/run-suites.sh" ]; then
   echo "conformance suites not found at $SUITES_DIR; skipping" >&2
   exit 0
 fi
-PORT="${CONFORMANCE_PORT:-18080}"
+PORT="${CONFORMANCE_PORT:-$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")}"
 DATA="$(mktemp -d)"
 TOKEN="scl_conformance_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOG="$DATA/server.log"
