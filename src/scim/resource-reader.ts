@@ -55,6 +55,9 @@ export interface ListResponseBody {
 
 type Kind = "User" | "Group";
 
+const COUNT_CACHE_MS = 2_000;
+const COUNT_CACHE_MAX_ENTRIES = 1_000;
+
 type GroupRef = { group_id: string; display_name: string };
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
@@ -78,6 +81,26 @@ export function createResourceReader(deps: {
     User: { schema: schemas.user, table: "users" as const, alias: "u" },
     Group: { schema: schemas.group, table: "groups" as const, alias: "g" },
   };
+
+  // totalResults of continuation pages (startIndex > 1, a cursor) may be up to COUNT_CACHE_MS
+  // old: counting 100k rows for every page of an import costs more than the page itself. The first
+  // page of a listing always counts afresh.
+  const counts = new Map<string, { total: number; at: number }>();
+  async function countRows(
+    table: "users" | "groups",
+    tenantId: string,
+    where: SqlCondition | undefined,
+    continuation: boolean,
+  ): Promise<number> {
+    const key = `${table}|${tenantId}|${where?.sql ?? ""}|${JSON.stringify(where?.bindings ?? [])}`;
+    const cached = counts.get(key);
+    if (continuation && cached && Date.now() - cached.at < COUNT_CACHE_MS)
+      return cached.total;
+    const total = await countResourceRows(db, table, tenantId, where);
+    if (counts.size >= COUNT_CACHE_MAX_ENTRIES) counts.clear();
+    counts.set(key, { total, at: Date.now() });
+    return total;
+  }
 
   function compileWhere(
     kind: Kind,
@@ -226,7 +249,12 @@ export function createResourceReader(deps: {
         },
       );
       const page = rows.slice(0, request.count);
-      const total = await countResourceRows(db, table, tenantId, where);
+      const total = await countRows(
+        table,
+        tenantId,
+        where,
+        afterSeq !== undefined,
+      );
       const body: ListResponseBody = {
         schemas: [URN.listResponse],
         totalResults: total,
@@ -253,7 +281,7 @@ export function createResourceReader(deps: {
     const total =
       request.startIndex === 1 && rows.length < request.count
         ? rows.length
-        : await countResourceRows(db, table, tenantId, where);
+        : await countRows(table, tenantId, where, request.startIndex > 1);
     return {
       schemas: [URN.listResponse],
       totalResults: total,
