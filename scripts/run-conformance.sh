@@ -14,8 +14,9 @@ DATA="$(mktemp -d)"
 TOKEN="scl_conformance_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOG="$DATA/server.log"
 DATA_DIR="$DATA" PORT="$PORT" HOST=127.0.0.1 SCIM_BOOTSTRAP_TOKEN="$TOKEN" LOG_LEVEL=warn \
-  npx tsx src/main.ts serve >"$LOG" 2>&1 &
+  node --import tsx src/main.ts serve >"$LOG" 2>&1 &
 SERVER=$!
+# The server is this shell's direct child (no npx wrapper), so killing $SERVER stops it.
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 120); do
   curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
