@@ -21,8 +21,11 @@ export function requestContext(logger: Logger) {
     res.setHeader("X-Request-Id", req.requestId);
     const started = process.hrtime.bigint();
     res.on("finish", () => {
+      const level = res.statusCode >= 500 ? "error" : "http";
+      // Skip building the entry at all when the level is off (the default): hot path.
+      if (!logger.isLevelEnabled(level)) return;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      logger.log(res.statusCode >= 500 ? "error" : "http", "request", {
+      logger.log(level, "request", {
         requestId: req.requestId,
         method: req.method,
         path: req.path,
