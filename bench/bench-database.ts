@@ -106,7 +106,7 @@ async function createPgliteDirectory(): Promise<BenchDatabase> {
     env: { DATA_DIR: dir },
     label: dir,
     version: `PGlite ${version}`,
-    dispose: () => rm(dir, { recursive: true, force: true }),
+    dispose: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }),
   };
 }
 

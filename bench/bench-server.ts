@@ -24,6 +24,8 @@ export interface BenchServer {
   outputTail(): string;
   /** Called once when the process exits while we did not ask it to. */
   onUnexpectedExit(listener: () => void): void;
+  /** Resolves once GET /healthz answers 200; throws if the process exits or takes too long. */
+  ready(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,10 +59,10 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /**
- * Starts `node --import tsx src/main.ts serve` on a free loopback port with a random bootstrap
- * token, and resolves once GET /healthz answers 200.
+ * Spawns `node --import tsx src/main.ts serve` on a free loopback port with a random bootstrap
+ * token. Register `stop()` for clean-up before awaiting `ready()`.
  */
-export async function startBenchServer(
+export async function spawnBenchServer(
   databaseEnv: Record<string, string>,
 ): Promise<BenchServer> {
   const port = await findFreePort();
@@ -109,6 +111,28 @@ export async function startBenchServer(
         : undefined,
     outputTail: () => tail,
     onUnexpectedExit: (listener) => unexpectedListeners.push(listener),
+    async ready() {
+      const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+      for (;;) {
+        if (server.exit) {
+          throw new Error(
+            `the server exited during start (code ${server.exit.code}):\n${tail}`,
+          );
+        }
+        try {
+          const response = await fetch(`${server.origin}/healthz`);
+          if (response.ok) return;
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > deadline) {
+          throw new Error(
+            `the server did not answer /healthz within ${HEALTH_TIMEOUT_MS / 1000} s:\n${tail}`,
+          );
+        }
+        await sleep(200);
+      }
+    },
     async stop() {
       if (server.exit) return;
       stopping = true;
@@ -128,26 +152,5 @@ export async function startBenchServer(
     if (!server.exit) child.kill("SIGKILL");
   });
 
-  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
-  for (;;) {
-    if (server.exit) {
-      throw new Error(
-        `the server exited during start (code ${server.exit.code}):\n${tail}`,
-      );
-    }
-    try {
-      const response = await fetch(`${server.origin}/healthz`);
-      if (response.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await server.stop();
-      throw new Error(
-        `the server did not answer /healthz within ${HEALTH_TIMEOUT_MS / 1000} s:\n${tail}`,
-      );
-    }
-    await sleep(200);
-  }
   return server;
 }

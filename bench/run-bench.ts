@@ -1,7 +1,7 @@
 import { cpus, totalmem } from "node:os";
 import { readBenchOptions, type BenchOptions } from "./bench-options.ts";
 import { createBenchDatabase, type BenchDatabase } from "./bench-database.ts";
-import { startBenchServer, type BenchServer } from "./bench-server.ts";
+import { spawnBenchServer, type BenchServer } from "./bench-server.ts";
 import { measureMachineBusy, startCpuProbe } from "./cpu-usage.ts";
 import {
   formatReport,
@@ -182,9 +182,10 @@ async function main(): Promise<number> {
     }
     log(`database: ${database.kind} ${database.label} (${database.version})`);
 
-    server = await startBenchServer(database.env);
+    server = await spawnBenchServer(database.env);
     const running = server;
     cleanups.add("stop the server", () => running.stop());
+    await running.ready();
     running.onUnexpectedExit(() => {
       log(`the server exited unexpectedly:\n${running.outputTail()}`);
       stopRunningLoads();
