@@ -143,7 +143,9 @@ async function main(): Promise<number> {
   const options = readBenchOptions();
   const startedAt = new Date();
   const cleanups = createCleanups();
+  let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = true;
     log(`${signal}: stopping`);
     stopRunningLoads();
     void cleanups.run().finally(() => process.exit(130));
@@ -323,6 +325,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } catch (error) {
+    if (interrupted) return 130; // the work in flight fails once the server is gone
     log(
       `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
     );

@@ -43,6 +43,9 @@ export async function openDatabase(
         // Fail fast when the server is down (the request answers 503) and bound runaway queries.
         connectionTimeoutMillis: 5_000,
         statement_timeout: 30_000,
+        // JIT compiles plans whose estimated cost is high (deep OFFSETs): ~190 ms for a query that
+        // runs in a few ms. Our queries are short; JIT never pays off.
+        options: "-c jit=off",
       },
       pool: {
         min: 0,

@@ -55,6 +55,17 @@ export function translatePgError(error: unknown): AppError | undefined {
       { cause: error },
     );
   }
+  if (code === "23503") {
+    // A row we referenced (e.g. the group a member is added to) was deleted by a concurrent request.
+    return new AppError(
+      "scim.not_found",
+      "the resource was deleted by another request",
+      undefined,
+      {
+        cause: error,
+      },
+    );
+  }
   if (
     CONNECTION_CODES.has(code) ||
     code.startsWith("08") ||
