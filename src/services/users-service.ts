@@ -12,11 +12,13 @@ import { applyPatch } from "../domain/patch-resource.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 import { AppError } from "../errors.ts";
-import { updateUserWithChangeLog } from "../store/change-log-store.ts";
+import {
+  insertUserWithChangeLog,
+  updateUserWithChangeLog,
+} from "../store/change-log-store.ts";
 import {
   deleteUserById,
   findUserById,
-  insertUser,
   userColumnsOf,
   type UserRow,
 } from "../store/users-store.ts";
@@ -154,44 +156,42 @@ export function createUsersService(deps: {
       const { resource } = fromDomain(() =>
         coerceResource(schema, body, "create"),
       );
-      return inTransaction(knex, async (trx) => {
-        const at = clock.now();
-        const id = randomUUID();
-        const record: UserRecord = {
-          tenant_id: ctx.principal.tenantId,
-          id,
-          ...userColumnsOf(resource),
-          resource,
-          version: 1,
-          created_at: at,
-          updated_at: at,
-          groups_json: [],
-        };
-        await insertUser(trx, {
-          tenant_id: record.tenant_id,
-          id,
-          resource,
-          version: 1,
-          created_at: at,
-          updated_at: at,
-        });
-        await recordChange(trx, ctx, {
-          auditKey: "scim.user.created",
-          resourceType: "User",
-          resourceId: id,
-          at,
-          events: [
-            {
-              type: "user.created",
-              resourceType: "User",
-              resourceId: id,
-              version: 1,
-              data: { before: null, after: snapshot(id, resource) },
-            },
-          ],
-        });
-        return record;
+      const at = clock.now();
+      const id = randomUUID();
+      const { entry, events } = changeLogOf(ctx, {
+        auditKey: "scim.user.created",
+        resourceType: "User",
+        resourceId: id,
+        at,
+        events: [
+          {
+            type: "user.created",
+            resourceType: "User",
+            resourceId: id,
+            version: 1,
+            data: { before: null, after: snapshot(id, resource) },
+          },
+        ],
       });
+      // One statement: the row, its audit entry and its event commit together or not at all.
+      await readWith(() =>
+        insertUserWithChangeLog(
+          knex,
+          { tenantId: ctx.principal.tenantId, id, resource, createdAt: at },
+          entry,
+          events,
+        ),
+      );
+      return {
+        tenant_id: ctx.principal.tenantId,
+        id,
+        ...userColumnsOf(resource),
+        resource,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+        groups_json: [],
+      };
     },
 
     /** Replaces a user (PUT /Users/{id}); `active` left out keeps its current value. */

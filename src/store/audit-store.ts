@@ -17,17 +17,6 @@ export interface AuditEntryRow extends NewAuditEntry {
   id: string;
 }
 
-/** Appends an audit entry and returns its id. */
-export async function insertAuditEntry(
-  db: Db,
-  entry: NewAuditEntry,
-): Promise<string> {
-  const [row] = await db("audit_entries")
-    .insert(entry)
-    .returning<{ id: string }[]>("id");
-  return row!.id;
-}
-
 /** Lists a tenant's audit entries in order, optionally for one resource. */
 export async function listAuditEntries(
   db: Db,

@@ -115,3 +115,44 @@ export async function updateUserWithChangeLog(
   );
   return Number(result.rows[0]!.updated) === 1;
 }
+
+/**
+ * Inserts a new user and appends its audit entry and events in one statement: one atomic round
+ * trip. A taken userName fails the whole statement on the unique index.
+ */
+export async function insertUserWithChangeLog(
+  db: Db,
+  user: {
+    tenantId: string;
+    id: string;
+    resource: StoredResource;
+    createdAt: Date;
+  },
+  entry: NewAuditEntry,
+  events: LinkedLifecycleEvent[],
+): Promise<void> {
+  const columns = userColumnsOf(user.resource);
+  await db.raw(
+    `WITH guard AS (
+       INSERT INTO users
+         (tenant_id, id, user_name, external_id, display_name, active, emails_search, resource,
+          version, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, 1, ?::timestamptz, ?::timestamptz)
+       RETURNING id
+     ), ${changeLogSql(true)}
+     SELECT id FROM guard`,
+    [
+      user.tenantId,
+      user.id,
+      columns.user_name,
+      columns.external_id,
+      columns.display_name,
+      columns.active,
+      columns.emails_search,
+      JSON.stringify(user.resource),
+      user.createdAt.toISOString(),
+      user.createdAt.toISOString(),
+      ...changeLogBindings(entry, events),
+    ] as never[],
+  );
+}

@@ -20,18 +20,6 @@ export interface LifecycleEventRow extends NewLifecycleEvent {
   id: string;
 }
 
-/** Appends events in order; returns their ids. */
-export async function insertLifecycleEvents(
-  db: Db,
-  events: NewLifecycleEvent[],
-): Promise<string[]> {
-  if (events.length === 0) return [];
-  const rows = await db("lifecycle_events")
-    .insert(events.map((e) => ({ ...e, data: JSON.stringify(e.data) })))
-    .returning<{ id: string }[]>("id");
-  return rows.map((r) => r.id);
-}
-
 /** Lists a tenant's events in order, optionally for one resource. */
 export async function listLifecycleEvents(
   db: Db,

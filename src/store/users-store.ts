@@ -81,43 +81,6 @@ export async function findUserById(
   return query;
 }
 
-/** Inserts a user row. */
-export async function insertUser(
-  db: Db,
-  row: Omit<
-    UserRow,
-    | "seq"
-    | "emails_search"
-    | "user_name"
-    | "external_id"
-    | "display_name"
-    | "active"
-  >,
-): Promise<void> {
-  await db("users").insert({
-    ...row,
-    ...userColumnsOf(row.resource),
-    resource: JSON.stringify(row.resource),
-  });
-}
-
-/** Rewrites a user's resource and bumps its version. */
-export async function updateUserById(
-  db: Db,
-  tenantId: string,
-  id: string,
-  change: { resource: StoredResource; version: number; updated_at: Date },
-): Promise<void> {
-  await db("users")
-    .where({ tenant_id: tenantId, id })
-    .update({
-      ...userColumnsOf(change.resource),
-      resource: JSON.stringify(change.resource),
-      version: change.version,
-      updated_at: change.updated_at,
-    });
-}
-
 /** Deletes a user; returns false when there was none. */
 export async function deleteUserById(
   db: Db,
