@@ -25,8 +25,8 @@ export async function inTransaction<T>(
   }
 }
 
-/** Runs a read, translating database errors. */
-export async function readWith<T>(work: () => Promise<T>): Promise<T> {
+/** Runs one database call outside an explicit transaction, translating database errors. */
+export async function withDbErrors<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {

@@ -4,10 +4,7 @@ import type { ResourceSchema } from "../domain/scim-schema.ts";
 import type { Principal } from "../domain/scopes.ts";
 import { AppError } from "../errors.ts";
 import { toAppError } from "../services/domain-errors.ts";
-import {
-  listGroupsOfMembers,
-  listMembersOfGroups,
-} from "../store/group-members-store.ts";
+import { listMembersOfGroups } from "../store/group-members-store.ts";
 import { findGroupById, type GroupRow } from "../store/groups-store.ts";
 import {
   countResourceRows,
@@ -144,16 +141,9 @@ export function createResourceReader(deps: {
   ): Promise<Record<string, unknown>[]> {
     const { schema, include, exclude, wants } = selections(kind, projection);
     if (kind === "User") {
-      // Reads normally fold groups into the row (groups_json); only rows without them query here.
-      const missing = wants("groups")
-        ? rows.filter((r) => !("groups_json" in r)).map((r) => r.id)
-        : [];
-      const groups = missing.length
-        ? await listGroupsOfMembers(db, tenantId, missing)
-        : [];
-      const byUser = groupBy(groups, (g) => g.member_id);
+      // Every user read folds the groups into the row (groups_json), so no second query here.
       const groupsOf = (row: FormattableRow & { groups_json?: GroupRef[] }) =>
-        wants("groups") ? (row.groups_json ?? byUser.get(row.id)) : undefined;
+        wants("groups") ? (row.groups_json ?? []) : undefined;
       return rows.map((row) =>
         projectResource(
           formatUser(row, baseUrl, groupsOf(row)),

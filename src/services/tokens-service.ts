@@ -6,7 +6,7 @@ import {
 } from "node:crypto";
 import type { Knex } from "knex";
 import type { Clock } from "../clock.ts";
-import { inTransaction, readWith } from "../db/transaction.ts";
+import { inTransaction, withDbErrors } from "../db/transaction.ts";
 import {
   isScope,
   SCOPES,
@@ -141,7 +141,7 @@ export function createTokensService(deps: {
     },
 
     /** Lists tenants. */
-    listTenants: () => readWith(() => listTenants(knex)),
+    listTenants: () => withDbErrors(() => listTenants(knex)),
 
     /** Issues a token for a tenant; the secret is returned once. */
     async createToken(input: {
@@ -163,13 +163,15 @@ export function createTokensService(deps: {
 
     /** Lists a tenant's tokens (never their secrets). */
     async listTokens(tenantName: string): Promise<TokenRow[]> {
-      const tenant = await readWith(() => findTenantByName(knex, tenantName));
+      const tenant = await withDbErrors(() =>
+        findTenantByName(knex, tenantName),
+      );
       if (!tenant)
         throw new AppError(
           "tenant.not_found",
           `tenant "${tenantName}" not found`,
         );
-      return readWith(() => listTokensByTenant(knex, tenant.id));
+      return withDbErrors(() => listTokensByTenant(knex, tenant.id));
     },
 
     /** Revokes a token by id; it stops working at once in this process, within seconds in others. */
@@ -222,7 +224,7 @@ export function createTokensService(deps: {
         if (cached.expiresAt && cached.expiresAt <= now) return undefined;
         return cached.principal;
       }
-      const row = await readWith(() => findTokenByDigest(knex, digest));
+      const row = await withDbErrors(() => findTokenByDigest(knex, digest));
       if (!row || row.revoked_at || !timingSafeEqual(row.digest, digest)) {
         cache.delete(key);
         return undefined;

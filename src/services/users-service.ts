@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Knex } from "knex";
 import type { Clock } from "../clock.ts";
-import { inTransaction, readWith } from "../db/transaction.ts";
+import { inTransaction, withDbErrors } from "../db/transaction.ts";
 import { coerceResource } from "../domain/coerce-resource.ts";
 import {
   changedAttributes,
@@ -86,7 +86,7 @@ export function createUsersService(deps: {
   ): Promise<UserRecord> {
     const tenantId = ctx.principal.tenantId;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const row = await readWith(() =>
+      const row = await withDbErrors(() =>
         findUserById(knex, tenantId, id, { withGroups: true }),
       );
       if (!row) throw notFound(id);
@@ -116,11 +116,11 @@ export function createUsersService(deps: {
       };
       if (types.length === 0) {
         // Nothing changed: the request is still audited, the version stays.
-        await readWith(() => recordChange(knex, ctx, change));
+        await withDbErrors(() => recordChange(knex, ctx, change));
         return row;
       }
       const { entry, events } = changeLogOf(ctx, change);
-      const updated = await readWith(() =>
+      const updated = await withDbErrors(() =>
         updateUserWithChangeLog(
           knex,
           {
@@ -174,7 +174,7 @@ export function createUsersService(deps: {
         ],
       });
       // One statement: the row, its audit entry and its event commit together or not at all.
-      await readWith(() =>
+      await withDbErrors(() =>
         insertUserWithChangeLog(
           knex,
           { tenantId: ctx.principal.tenantId, id, resource, createdAt: at },

@@ -101,20 +101,3 @@ export async function listMembersOfGroups(
       ),
     );
 }
-
-/** Groups each of the given users belongs to (directly), for the User `groups` attribute. */
-export async function listGroupsOfMembers(
-  db: Db,
-  tenantId: string,
-  memberIds: string[],
-): Promise<{ member_id: string; group_id: string; display_name: string }[]> {
-  if (memberIds.length === 0) return [];
-  return db("group_members as gm")
-    .join("groups as g", function () {
-      this.on("g.tenant_id", "gm.tenant_id").andOn("g.id", "gm.group_id");
-    })
-    .where("gm.tenant_id", tenantId)
-    .whereIn("gm.member_id", memberIds)
-    .orderBy(["gm.member_id", "g.display_name", "g.id"])
-    .select("gm.member_id", "gm.group_id", "g.display_name");
-}
