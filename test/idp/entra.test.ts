@@ -2,17 +2,12 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import request from "supertest";
 import {
-  createScimClient,
+  useTestTenantPerTest,
   URN,
   type ScimClient,
   type ScimResource,
 } from "../support/scim-client.ts";
-import {
-  createTestContext,
-  createTestTenant,
-  type TestContext,
-  type TestTenant,
-} from "../support/test-app.ts";
+import { type TestContext, type TestTenant } from "../support/test-app.ts";
 
 const MANAGER = `${URN.enterprise}:manager`;
 
@@ -24,16 +19,13 @@ describe("Microsoft Entra ID provisioning replay", () => {
   let tenant: TestTenant;
   let scim: ScimClient;
 
-  before(async () => {
-    ctx = await createTestContext();
-  });
-  after(async () => {
-    await ctx.close();
-  });
-  beforeEach(async () => {
-    tenant = await createTestTenant(ctx);
-    scim = createScimClient(ctx, tenant);
-  });
+  useTestTenantPerTest(
+    (c) => (ctx = c),
+    (t, s) => {
+      tenant = t;
+      scim = s;
+    },
+  );
 
   function listUsers(filter: string) {
     return request(ctx.app)

@@ -1,17 +1,12 @@
 import assert from "node:assert/strict";
 import request from "supertest";
 import {
-  createScimClient,
+  useTestTenantPerTest,
   URN,
   type ScimClient,
   type ScimResource,
 } from "../support/scim-client.ts";
-import {
-  createTestContext,
-  createTestTenant,
-  type TestContext,
-  type TestTenant,
-} from "../support/test-app.ts";
+import { type TestContext, type TestTenant } from "../support/test-app.ts";
 
 // Okta's documented SCIM 2.0 request sequences (developer.okta.com, "SCIM 2.0 protocol
 // reference"), replayed step by step. Okta never sends DELETE for users.
@@ -20,16 +15,13 @@ describe("Okta provisioning replay", () => {
   let tenant: TestTenant;
   let scim: ScimClient;
 
-  before(async () => {
-    ctx = await createTestContext();
-  });
-  after(async () => {
-    await ctx.close();
-  });
-  beforeEach(async () => {
-    tenant = await createTestTenant(ctx);
-    scim = createScimClient(ctx, tenant);
-  });
+  useTestTenantPerTest(
+    (c) => (ctx = c),
+    (t, s) => {
+      tenant = t;
+      scim = s;
+    },
+  );
 
   // Okta's create body: note the readOnly `groups: []` and the password it always sends.
   const oktaUser = (userName: string, externalId: string) => ({

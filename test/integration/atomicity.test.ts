@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import request from "supertest";
 import {
-  createScimClient,
+  useTestTenantPerTest,
   URN,
   type ScimClient,
 } from "../support/scim-client.ts";
@@ -19,16 +19,13 @@ describe("atomicity of writes", () => {
   let tenant: TestTenant;
   let scim: ScimClient;
 
-  before(async () => {
-    ctx = await createTestContext();
-  });
-  after(async () => {
-    await ctx.close();
-  });
-  beforeEach(async () => {
-    tenant = await createTestTenant(ctx);
-    scim = createScimClient(ctx, tenant);
-  });
+  useTestTenantPerTest(
+    (c) => (ctx = c),
+    (t, s) => {
+      tenant = t;
+      scim = s;
+    },
+  );
 
   async function userRow(id: string) {
     return ctx.knex("users").where({ tenant_id: tenant.id, id }).first();

@@ -1,16 +1,11 @@
 import assert from "node:assert/strict";
 import request from "supertest";
 import {
-  createScimClient,
+  useTestTenantPerTest,
   URN,
   type ScimClient,
 } from "../support/scim-client.ts";
-import {
-  createTestContext,
-  createTestTenant,
-  type TestContext,
-  type TestTenant,
-} from "../support/test-app.ts";
+import { type TestContext, type TestTenant } from "../support/test-app.ts";
 
 const SPC = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 
@@ -29,16 +24,13 @@ describe("SCIM Bulk and discovery", () => {
   let tenant: TestTenant;
   let scim: ScimClient;
 
-  before(async () => {
-    ctx = await createTestContext();
-  });
-  after(async () => {
-    await ctx.close();
-  });
-  beforeEach(async () => {
-    tenant = await createTestTenant(ctx);
-    scim = createScimClient(ctx, tenant);
-  });
+  useTestTenantPerTest(
+    (c) => (ctx = c),
+    (t, s) => {
+      tenant = t;
+      scim = s;
+    },
+  );
 
   function bulk(Operations: unknown[], failOnErrors?: number) {
     return request(ctx.app)

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import request from "supertest";
-import type { TestContext, TestTenant } from "./test-app.ts";
+import {
+  createTestContext,
+  createTestTenant,
+  type TestContext,
+  type TestTenant,
+} from "./test-app.ts";
 
 /** SCIM URNs the HTTP tests send and expect. */
 export const URN = {
@@ -108,3 +113,25 @@ export function createScimClient(ctx: TestContext, tenant: TestTenant) {
 
 /** The helpers' interface. */
 export type ScimClient = ReturnType<typeof createScimClient>;
+
+/**
+ * Registers the hooks every HTTP test file repeats: one app per file (`onContext`), a fresh tenant
+ * and SCIM client per test (`onTenant`), and closing the database afterwards.
+ */
+export function useTestTenantPerTest(
+  onContext: (ctx: TestContext) => void,
+  onTenant: (tenant: TestTenant, scim: ScimClient) => void,
+): void {
+  let ctx: TestContext | undefined;
+  before(async () => {
+    ctx = await createTestContext();
+    onContext(ctx);
+  });
+  after(async () => {
+    await ctx?.close();
+  });
+  beforeEach(async () => {
+    const tenant = await createTestTenant(ctx!);
+    onTenant(tenant, createScimClient(ctx!, tenant));
+  });
+}
