@@ -15,6 +15,7 @@ import { toScimError } from "./scim/scim-errors.ts";
 import { createGroupsService } from "./services/groups-service.ts";
 import { createTokensService } from "./services/tokens-service.ts";
 import { createUsersService } from "./services/users-service.ts";
+import { createUserReadBatcher } from "./store/user-read-batcher.ts";
 
 /** Everything the app needs from outside. */
 export interface AppDeps {
@@ -31,13 +32,16 @@ export function createServices(
   deps: Pick<AppDeps, "knex" | "clock" | "logger">,
 ) {
   const schemas = buildResourceSchemas();
+  const userReads = createUserReadBatcher(deps.knex);
   return {
     schemas,
+    userReads,
     tokens: createTokensService(deps),
     users: createUsersService({
       knex: deps.knex,
       clock: deps.clock,
       schema: schemas.user,
+      userReads,
     }),
     groups: createGroupsService({
       knex: deps.knex,
@@ -84,6 +88,7 @@ export function createApp(deps: AppDeps): {
     createScimRouter({
       db: deps.knex,
       schemas: services.schemas,
+      userReads: services.userReads,
       tokens: services.tokens,
       users: services.users,
       groups: services.groups,

@@ -12,11 +12,9 @@ import {
   type SqlCondition,
 } from "../store/resource-list-store.ts";
 import { compileFilter, compileSortBy } from "../store/scim-filter-sql.ts";
-import {
-  findUserById,
-  USER_GROUPS_SQL,
-  type UserRow,
-} from "../store/users-store.ts";
+import type { UserReadBatcher } from "../store/user-read-batcher.ts";
+import { USER_GROUPS_SQL, type UserRow } from "../store/users-store.ts";
+import type { FilterNode } from "../domain/scim-filter-ast.ts";
 import {
   formatGroup,
   formatUser,
@@ -68,12 +66,29 @@ function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   return map;
 }
 
+const USER_NAME_PATHS = new Set([
+  "username",
+  `${URN.user}:username`.toLowerCase(),
+]);
+
+/** The userName of a filter that is exactly `userName eq "…"`, else undefined. */
+function userNameLookup(filter: FilterNode | undefined): string | undefined {
+  return filter?.kind === "compare" &&
+    filter.op === "eq" &&
+    typeof filter.value === "string" &&
+    USER_NAME_PATHS.has(filter.path.toLowerCase())
+    ? filter.value
+    : undefined;
+}
+
 /** Read paths for Users and Groups: filter, sort and page in SQL, format without scimmy. */
 export function createResourceReader(deps: {
   db: Db;
   schemas: { user: ResourceSchema; group: ResourceSchema };
+  /** Single-user reads, shared with the write paths so concurrent reads batch together. */
+  userReads: UserReadBatcher;
 }) {
-  const { db, schemas } = deps;
+  const { db, schemas, userReads: users } = deps;
   const targets = {
     User: { schema: schemas.user, table: "users" as const, alias: "u" },
     Group: { schema: schemas.group, table: "groups" as const, alias: "g" },
@@ -99,13 +114,18 @@ export function createResourceReader(deps: {
     return total;
   }
 
-  function compileWhere(
-    kind: Kind,
-    filter: string | undefined,
-  ): SqlCondition | undefined {
+  function parseFilterOrThrow(filter: string | undefined) {
     if (filter === undefined) return undefined;
     try {
-      return compileFilter(parseFilter(filter), targets[kind]);
+      return parseFilter(filter);
+    } catch (error) {
+      throw toAppError(error);
+    }
+  }
+
+  function compileWhereOrThrow(kind: Kind, filter: FilterNode): SqlCondition {
+    try {
+      return compileFilter(filter, targets[kind]);
     } catch (error) {
       throw toAppError(error);
     }
@@ -190,9 +210,7 @@ export function createResourceReader(deps: {
     selections(kind, projection); // validate before touching the database
     const row =
       kind === "User"
-        ? await findUserById(db, principal.tenantId, id, {
-            withGroups: selections(kind, projection).wants("groups"),
-          })
+        ? await users.byId(principal.tenantId, id)
         : await findGroupById(db, principal.tenantId, id);
     if (!row) throw new AppError("scim.not_found", `${kind} ${id} not found`);
     const [body] = await format(
@@ -213,7 +231,8 @@ export function createResourceReader(deps: {
   ): Promise<ListResponseBody> {
     const { table } = targets[kind];
     const tenantId = principal.tenantId;
-    const where = compileWhere(kind, request.filter);
+    const parsed = parseFilterOrThrow(request.filter);
+    const where = parsed && compileWhereOrThrow(kind, parsed);
     const sortSql = request.sortBy
       ? compileSortByOrThrow(kind, request.sortBy)
       : undefined;
@@ -255,6 +274,22 @@ export function createResourceReader(deps: {
         body.nextCursor = encodeCursor(page[page.length - 1]!.seq);
       }
       return body;
+    }
+    const userName =
+      kind === "User" && request.startIndex === 1 && request.count > 0
+        ? userNameLookup(parsed)
+        : undefined;
+    if (userName !== undefined) {
+      // The IdPs' existence check: at most one user (userName is unique), read in a shared batch.
+      const row = await users.byUserName(tenantId, userName);
+      const rows = row ? [row] : [];
+      return {
+        schemas: [URN.listResponse],
+        totalResults: rows.length,
+        itemsPerPage: rows.length,
+        startIndex: 1,
+        Resources: await format(kind, tenantId, rows, baseUrl, request),
+      };
     }
     const rows =
       request.count === 0

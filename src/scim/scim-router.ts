@@ -13,6 +13,7 @@ import type { TokensService } from "../services/tokens-service.ts";
 import type { UsersService } from "../services/users-service.ts";
 import { createBulkRoutes, MAX_BULK_PAYLOAD_BYTES } from "./bulk-routes.ts";
 import { createDiscoveryRoutes } from "./discovery-routes.ts";
+import type { UserReadBatcher } from "../store/user-read-batcher.ts";
 import { createResourceReader } from "./resource-reader.ts";
 import {
   createResourceRoutes,
@@ -27,6 +28,7 @@ export const SCIM_BASE_PATH = "/scim/v2";
 /** The SCIM 2.0 API: authentication, discovery, Users, Groups, Bulk, and SCIM error bodies. */
 export function createScimRouter(deps: {
   db: Db;
+  userReads: UserReadBatcher;
   schemas: { user: ResourceSchema; group: ResourceSchema };
   tokens: TokensService;
   users: UsersService;
@@ -42,7 +44,11 @@ export function createScimRouter(deps: {
     ? () => deps.publicBaseUrl!.replace(/\/$/, "") + SCIM_BASE_PATH
     : (req: Request) =>
         `${req.protocol}://${req.get("host") ?? "localhost"}${SCIM_BASE_PATH}`;
-  const reader = createResourceReader({ db: deps.db, schemas: deps.schemas });
+  const reader = createResourceReader({
+    db: deps.db,
+    schemas: deps.schemas,
+    userReads: deps.userReads,
+  });
   const router = express.Router();
 
   router.use(createAuthenticate(deps.tokens));

@@ -11,6 +11,7 @@ import {
 import { applyPatch } from "../domain/patch-resource.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
+import type { UserReadBatcher } from "../store/user-read-batcher.ts";
 import { AppError } from "../errors.ts";
 import {
   insertUserWithChangeLog,
@@ -68,8 +69,10 @@ export function createUsersService(deps: {
   knex: Knex;
   clock: Clock;
   schema: ResourceSchema;
+  /** Batched single-user reads (the optimistic read before each rewrite). */
+  userReads: UserReadBatcher;
 }) {
-  const { knex, clock, schema } = deps;
+  const { knex, clock, schema, userReads } = deps;
 
   /**
    * Rewrites a user with optimistic concurrency: read (no lock), compute the new resource, then one
@@ -86,9 +89,7 @@ export function createUsersService(deps: {
   ): Promise<UserRecord> {
     const tenantId = ctx.principal.tenantId;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const row = await withDbErrors(() =>
-        findUserById(knex, tenantId, id, { withGroups: true }),
-      );
+      const row = await withDbErrors(() => userReads.byId(tenantId, id));
       if (!row) throw notFound(id);
       checkIfMatch(ifMatch, row.version);
       const next = compute(row);

@@ -15,7 +15,7 @@ export interface UserRow {
   version: number;
   created_at: Date;
   updated_at: Date;
-  /** The user's direct groups, when read `withGroups` (one query instead of two). */
+  /** The user's direct groups, on batched reads (one query instead of two). */
   groups_json?: { group_id: string; display_name: string }[];
 }
 
@@ -63,20 +63,17 @@ export function isUuid(text: string): boolean {
   return UUID.test(text);
 }
 
-/** Finds a user by id; `forUpdate` locks the row; `withGroups` reads its groups in the same query. */
+/** Finds a user by id; `forUpdate` locks the row (FOR UPDATE). Plain reads go through the read batcher. */
 export async function findUserById(
   db: Db,
   tenantId: string,
   id: string,
-  options: { forUpdate?: boolean; withGroups?: boolean } = {},
+  options: { forUpdate?: boolean } = {},
 ): Promise<UserRow | undefined> {
   if (!isUuid(id)) return undefined;
   const query = db("users as u")
     .where({ "u.tenant_id": tenantId, "u.id": id })
-    .first<UserRow | undefined>(
-      options.withGroups ? ["u.*", db.raw(USER_GROUPS_SQL)] : ["u.*"],
-    );
-  // FOR UPDATE OF u: the groups subquery reads, it locks nothing.
+    .first<UserRow | undefined>("u.*");
   if (options.forUpdate) query.forUpdate("u");
   return query;
 }
