@@ -9,6 +9,8 @@ import { findGroupById, type GroupRow } from "../store/groups-store.ts";
 import {
   countResourceRows,
   listResourceRows,
+  listSeqAnchors,
+  type SeqAnchors,
   type SqlCondition,
 } from "../store/resource-list-store.ts";
 import { compileFilter, compileSortBy } from "../store/scim-filter-sql.ts";
@@ -31,6 +33,7 @@ import {
   selects,
 } from "./project-attributes.ts";
 import { URN } from "./schemas.ts";
+import { createShortLivedCache } from "./short-lived-cache.ts";
 
 /** Which attributes to return (RFC 7644 §3.4.2.5). */
 export interface Projection {
@@ -52,6 +55,8 @@ type Kind = "User" | "Group";
 
 const COUNT_CACHE_MS = 2_000;
 const COUNT_CACHE_MAX_ENTRIES = 1_000;
+/** Rows between two paging anchors: a deep page walks at most this many index entries. */
+const ANCHOR_EVERY = 1_000;
 
 type GroupRef = { group_id: string; display_name: string };
 
@@ -96,22 +101,53 @@ export function createResourceReader(deps: {
 
   // totalResults of continuation pages (startIndex > 1, a cursor) may be up to COUNT_CACHE_MS
   // old: counting 100k rows for every page of an import costs more than the page itself. The first
-  // page of a listing always counts afresh.
-  const counts = new Map<string, { total: number; at: number }>();
-  async function countRows(
+  // page of a listing always counts afresh. Deep pages of the default order start from an anchor
+  // (the seq at every ANCHOR_EVERY-th position) instead of an OFFSET over every row before them;
+  // one query gives the anchors and the total, cached under the same rule.
+  const counts = createShortLivedCache<number>({
+    ttlMs: COUNT_CACHE_MS,
+    maxEntries: COUNT_CACHE_MAX_ENTRIES,
+  });
+  const anchors = createShortLivedCache<SeqAnchors>({
+    ttlMs: COUNT_CACHE_MS,
+    maxEntries: COUNT_CACHE_MAX_ENTRIES,
+  });
+  const cacheKey = (
+    table: string,
+    tenantId: string,
+    where: SqlCondition | undefined,
+  ) =>
+    `${table}|${tenantId}|${where?.sql ?? ""}|${JSON.stringify(where?.bindings ?? [])}`;
+
+  function countRows(
     table: "users" | "groups",
     tenantId: string,
     where: SqlCondition | undefined,
     continuation: boolean,
   ): Promise<number> {
-    const key = `${table}|${tenantId}|${where?.sql ?? ""}|${JSON.stringify(where?.bindings ?? [])}`;
-    const cached = counts.get(key);
-    if (continuation && cached && Date.now() - cached.at < COUNT_CACHE_MS)
-      return cached.total;
-    const total = await countResourceRows(db, table, tenantId, where);
-    if (counts.size >= COUNT_CACHE_MAX_ENTRIES) counts.clear();
-    counts.set(key, { total, at: Date.now() });
-    return total;
+    return counts.get(
+      cacheKey(table, tenantId, where),
+      () => countResourceRows(db, table, tenantId, where),
+      continuation,
+    );
+  }
+
+  /** Where a default-order page at `offset` starts, and the listing's total, for deep pages. */
+  async function deepPageStart(
+    table: "users" | "groups",
+    tenantId: string,
+    where: SqlCondition | undefined,
+    offset: number,
+  ): Promise<{ offset: number; afterSeq?: string; total: number }> {
+    const { seqs, total } = await anchors.get(
+      cacheKey(table, tenantId, where),
+      () => listSeqAnchors(db, table, tenantId, ANCHOR_EVERY, where),
+      true,
+    );
+    const k = Math.min(Math.floor(offset / ANCHOR_EVERY), seqs.length);
+    return k === 0
+      ? { offset, total }
+      : { afterSeq: seqs[k - 1]!, offset: offset - k * ANCHOR_EVERY, total };
   }
 
   function parseFilterOrThrow(filter: string | undefined) {
@@ -291,6 +327,11 @@ export function createResourceReader(deps: {
         Resources: await format(kind, tenantId, rows, baseUrl, request),
       };
     }
+    const offset = request.startIndex - 1;
+    const deep =
+      !sortSql && offset >= ANCHOR_EVERY
+        ? await deepPageStart(table, tenantId, where, offset)
+        : undefined;
     const rows =
       request.count === 0
         ? []
@@ -298,15 +339,19 @@ export function createResourceReader(deps: {
             where,
             ...(sortSql ? { sortSql } : {}),
             descending: request.descending,
-            offset: request.startIndex - 1,
+            offset: deep ? deep.offset : offset,
+            ...(deep?.afterSeq !== undefined
+              ? { afterSeq: deep.afterSeq }
+              : {}),
             limit: request.count,
             ...extraColumns(kind, request),
           });
     // A short first page already tells the total: saves a count on IdP lookups by userName.
     const total =
-      request.startIndex === 1 && rows.length < request.count
+      deep?.total ??
+      (request.startIndex === 1 && rows.length < request.count
         ? rows.length
-        : await countRows(table, tenantId, where, request.startIndex > 1);
+        : await countRows(table, tenantId, where, request.startIndex > 1));
     return {
       schemas: [URN.listResponse],
       totalResults: total,

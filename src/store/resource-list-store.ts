@@ -81,3 +81,49 @@ export async function countResourceRows(
   const row = await builder.count<{ count: string }[]>({ count: "*" }).first();
   return Number(row?.count ?? 0);
 }
+
+/** Paging anchors of a listing in its default order, and its row count. */
+export interface SeqAnchors {
+  /** The seq at positions `every`, `2·every`, … (1-based). */
+  seqs: string[];
+  total: number;
+}
+
+/**
+ * The sequence numbers at positions `every`, `2·every`, … of a listing in its default order
+ * (insertion order), and how many rows it has: with them, a deep `startIndex` page starts from the
+ * nearest anchor instead of walking every row before it. One index walk for both.
+ */
+export async function listSeqAnchors(
+  db: Db,
+  table: "users" | "groups",
+  tenantId: string,
+  every: number,
+  where?: SqlCondition,
+): Promise<SeqAnchors> {
+  const alias = ALIAS[table];
+  const ranked = db(`${table} as ${alias}`)
+    .where(`${alias}.tenant_id`, tenantId)
+    .select(
+      `${alias}.seq`,
+      db.raw(`row_number() OVER (ORDER BY ${alias}.seq) AS position`),
+      db.raw(`count(*) OVER () AS total`),
+    );
+  if (where) ranked.andWhereRaw(`(${where.sql})`, where.bindings as never[]);
+  // The last row comes too, for the total; it is an anchor only on a multiple of `every`.
+  const rows = await db
+    .from(ranked.as("ranked"))
+    .whereRaw("position % ? = 0 OR position = total", [every])
+    .orderBy("position")
+    .select<{ seq: string; position: string; total: string }[]>(
+      "seq",
+      "position",
+      "total",
+    );
+  return {
+    seqs: rows
+      .filter((r) => Number(r.position) % every === 0)
+      .map((r) => r.seq),
+    total: Number(rows[0]?.total ?? 0),
+  };
+}
