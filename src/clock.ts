@@ -1,3 +1,6 @@
+import { parseDuration } from "./domain/duration.ts";
+
+export { parseDuration };
 /** Source of the current time, replaceable in tests. */
 export interface Clock {
   now(): Date;
@@ -5,22 +8,6 @@ export interface Clock {
 
 /** The wall clock. */
 export const systemClock: Clock = { now: () => new Date() };
-
-const UNIT_MS: Record<string, number> = {
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-
-/** Parses durations such as `30d`, `12h`, `500ms`. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!match)
-    throw new Error(`invalid duration "${text}" (use e.g. 30s, 15m, 12h, 30d)`);
-  return Number(match[1]) * (UNIT_MS[match[2]!] ?? 0);
-}
 
 /** A clock that only moves when told to. */
 export interface FakeClock extends Clock {

@@ -98,7 +98,7 @@ function evaluate(
     case "present":
       return isPresent(valueAt(filter.path, element, defs));
     case "compare":
-      return compare(
+      return compareValue(
         definitionOf(filter.path, defs),
         valueAt(filter.path, element, defs),
         filter.op,
@@ -141,21 +141,23 @@ function valueAt(
   return path.toLowerCase() === "value" ? element : undefined;
 }
 
-function isPresent(value: unknown): boolean {
+/** True when a value counts as present for `pr` (not null, empty string, array or object). */
+export function isPresent(value: unknown): boolean {
   if (value === undefined || value === null || value === "") return false;
   if (Array.isArray(value)) return value.length > 0;
   if (isPlainObject(value)) return Object.keys(value).length > 0;
   return true;
 }
 
-function compare(
+/** Compares one attribute value with a filter literal, by the attribute's type and case rules. */
+export function compareValue(
   definition: AttributeDefinition | undefined,
   actual: unknown,
   op: CompareOperator,
   expected: FilterValue,
 ): boolean {
   if (Array.isArray(actual))
-    return actual.some((a) => compare(definition, a, op, expected));
+    return actual.some((a) => compareValue(definition, a, op, expected));
   if (actual === undefined || actual === null) {
     // An absent value equals null and differs from everything else.
     if (op === "eq") return expected === null;
