@@ -8,6 +8,7 @@ import type { Clock } from "./clock.ts";
 import { listPendingMigrations } from "./db/migrate.ts";
 import { translatePgError } from "./db/pg-errors.ts";
 import { requestContext } from "./http/request-context.ts";
+import { ADMIN_BASE_PATH, createAdminRouter } from "./http/admin-routes.ts";
 import type { Logger } from "./logger.ts";
 import { buildResourceSchemas } from "./scim/schemas.ts";
 import { createScimRouter, SCIM_BASE_PATH } from "./scim/scim-router.ts";
@@ -16,9 +17,20 @@ import { createGroupsService } from "./services/groups-service.ts";
 import { createTokensService } from "./services/tokens-service.ts";
 import { createUsersService } from "./services/users-service.ts";
 import { createUserReadBatcher } from "./store/user-read-batcher.ts";
+import { CONNECTORS } from "./connectors/connector-registry.ts";
+import type { RegisteredConnector } from "./connectors/connector-registry.ts";
+import { createWorker } from "./queue/worker.ts";
+import { createActionExecutor } from "./services/action-executor.ts";
+import { createActionPlanner } from "./services/action-planner.ts";
+import { createActionsService } from "./services/actions-service.ts";
+import {
+  createAppConnectors,
+  type OutboundPolicy,
+} from "./services/app-connectors.ts";
+import { createPolicyService } from "./services/policy-service.ts";
 
 /** Everything the app needs from outside. */
-export interface AppDeps {
+export interface AppDeps extends LifecycleDeps {
   knex: Knex;
   clock: Clock;
   logger: Logger;
@@ -27,27 +39,85 @@ export interface AppDeps {
   trustProxy?: boolean;
 }
 
+/** What the lifecycle engine needs from outside (all optional: defaults suit tests and dev). */
+export interface LifecycleDeps {
+  /** Connectors apps may use, by id (default: all built-in ones). */
+  connectors?: ReadonlyMap<string, RegisteredConnector>;
+  /** Resolves `{ env: NAME }` secrets (default: none are set). */
+  readSecret?: (name: string) => string | undefined;
+  outbound?: OutboundPolicy;
+  workerConcurrency?: number;
+  workerPollMs?: number;
+  actionLeaseMs?: number;
+}
+
 /** Builds the services (the composition root for everything but the HTTP listener). */
 export function createServices(
-  deps: Pick<AppDeps, "knex" | "clock" | "logger">,
+  deps: Pick<AppDeps, "knex" | "clock" | "logger"> & LifecycleDeps,
 ) {
+  const { knex, clock, logger } = deps;
   const schemas = buildResourceSchemas();
-  const userReads = createUserReadBatcher(deps.knex);
+  const userReads = createUserReadBatcher(knex);
+  const appConnectors = createAppConnectors({
+    connectors: deps.connectors ?? CONNECTORS,
+    readSecret: deps.readSecret ?? (() => undefined),
+    clock,
+    logger,
+    ...(deps.outbound ? { outbound: deps.outbound } : {}),
+  });
+  const policies = createPolicyService({
+    knex,
+    clock,
+    logger,
+    appConnectors,
+    schemas,
+  });
+  const planner = createActionPlanner({ knex, policies, userReads, schemas });
+  const executor = createActionExecutor({
+    knex,
+    clock,
+    logger,
+    policies,
+    appConnectors,
+  });
+  const worker = createWorker({
+    db: knex,
+    clock,
+    logger,
+    handle: executor.handle,
+    ...(deps.workerConcurrency ? { concurrency: deps.workerConcurrency } : {}),
+    ...(deps.workerPollMs ? { pollMs: deps.workerPollMs } : {}),
+    ...(deps.actionLeaseMs ? { leaseMs: deps.actionLeaseMs } : {}),
+  });
+  const onActionsPlanned = () => worker.nudge();
   return {
     schemas,
     userReads,
+    policies,
+    appConnectors,
+    worker,
+    actions: createActionsService({ knex, clock, policies, planner }),
     tokens: createTokensService(deps),
     users: createUsersService({
-      knex: deps.knex,
-      clock: deps.clock,
+      knex,
+      clock,
       schema: schemas.user,
       userReads,
+      planner,
+      onActionsPlanned,
     }),
     groups: createGroupsService({
-      knex: deps.knex,
-      clock: deps.clock,
+      knex,
+      clock,
       schema: schemas.group,
+      planner,
+      onActionsPlanned,
     }),
+    /** Stops the worker and closes outbound connections (not the database). */
+    async close(): Promise<void> {
+      await worker.stop();
+      await appConnectors.close();
+    },
   };
 }
 
@@ -96,6 +166,17 @@ export function createApp(deps: AppDeps): {
       translateError: translatePgError,
       maxBodyBytes: deps.maxBodyBytes ?? 1_048_576,
       ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}),
+    }),
+  );
+
+  app.use(
+    ADMIN_BASE_PATH,
+    createAdminRouter({
+      tokens: services.tokens,
+      policies: services.policies,
+      actions: services.actions,
+      logger: deps.logger,
+      translateError: translatePgError,
     }),
   );
 

@@ -31,6 +31,12 @@ const ConfigSchema = z.object({
     .enum(["true", "false"])
     .default("false")
     .transform((v) => v === "true"),
+  lifecycleConfig: z.string().min(1).optional(),
+  workerConcurrency: z.coerce.number().int().min(1).max(256).default(16),
+  outboundAllowLinkLocal: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
 });
 
 /** Validated process configuration. */
@@ -50,6 +56,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: env.MAX_BODY_BYTES,
     trustProxy: env.TRUST_PROXY,
     webConcurrency: env.WEB_CONCURRENCY,
+    lifecycleConfig: env.SCIM_LIFECYCLE_CONFIG || undefined,
+    workerConcurrency: env.WORKER_CONCURRENCY,
+    outboundAllowLinkLocal: env.OUTBOUND_ALLOW_LINK_LOCAL,
   };
   const parsed = ConfigSchema.refine(
     (c) => c.webConcurrency === 1 || c.databaseUrl,
@@ -72,6 +81,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBodyBytes: "MAX_BODY_BYTES",
       trustProxy: "TRUST_PROXY",
       webConcurrency: "WEB_CONCURRENCY",
+      lifecycleConfig: "SCIM_LIFECYCLE_CONFIG",
+      workerConcurrency: "WORKER_CONCURRENCY",
+      outboundAllowLinkLocal: "OUTBOUND_ALLOW_LINK_LOCAL",
     };
     const problems = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? "");
@@ -80,4 +92,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid configuration:\n  ${problems.join("\n  ")}`);
   }
   return parsed.data;
+}
+
+/**
+ * Reads the secrets apps name as `{ env: NAME }` in the lifecycle config, when the app is used.
+ * The values are handed to connectors only; they are never stored or logged.
+ */
+export function createSecretReader(
+  env: NodeJS.ProcessEnv = process.env,
+): (name: string) => string | undefined {
+  return (name) => env[name];
 }

@@ -10,7 +10,7 @@ import {
   parseScopes,
 } from "../services/tokens-service.ts";
 import { openConfiguredDatabase } from "./open-from-config.ts";
-import { serve } from "./serve.ts";
+import { serve, type ServeRole } from "./serve.ts";
 import { serveCluster } from "./serve-cluster.ts";
 
 async function withTokens<T>(
@@ -55,16 +55,17 @@ export function createProgram(env: NodeJS.ProcessEnv = process.env): Command {
     )
     .addOption(
       new Option("--role <role>", "process role")
-        .choices(["api", "all"])
+        .choices(["api", "worker", "all"])
         .default("all"),
     )
     .option("--port <port>", "port to listen on (overrides PORT)")
-    .action(async (options: { port?: string }) => {
+    .action(async (options: { port?: string; role: ServeRole }) => {
       const cfg = config();
       if (options.port !== undefined) cfg.port = Number(options.port);
       const logger = createLogger({ level: cfg.logLevel });
-      if (cfg.webConcurrency > 1) await serveCluster(cfg, logger);
-      else await serve(cfg, logger);
+      if (cfg.webConcurrency > 1 && options.role !== "worker")
+        await serveCluster(cfg, logger, options.role);
+      else await serve(cfg, logger, { role: options.role });
     });
 
   program

@@ -1,11 +1,14 @@
 import cluster from "node:cluster";
 import { systemClock } from "../clock.ts";
-import type { Config } from "../config.ts";
+import { createServices } from "../app.ts";
+import { createSecretReader, type Config } from "../config.ts";
+import { applyLifecycleConfig } from "../services/lifecycle-config.ts";
+import { readLifecycleConfig } from "./read-lifecycle-config.ts";
 import { migrateToLatest } from "../db/migrate.ts";
 import type { Logger } from "../logger.ts";
 import { createTokensService } from "../services/tokens-service.ts";
 import { openConfiguredDatabase } from "./open-from-config.ts";
-import { printIssuedToken, serve } from "./serve.ts";
+import { printIssuedToken, serve, type ServeRole } from "./serve.ts";
 
 const RESTART_DELAY_MS = 1_000;
 
@@ -16,9 +19,10 @@ const RESTART_DELAY_MS = 1_000;
 export async function serveCluster(
   config: Config,
   logger: Logger,
+  role: ServeRole = "all",
 ): Promise<void> {
   if (!cluster.isPrimary) {
-    await serve(config, logger, { clusterWorker: true });
+    await serve(config, logger, { clusterWorker: true, role });
     return;
   }
   const database = await openConfiguredDatabase(config);
@@ -34,6 +38,27 @@ export async function serveCluster(
     });
     issuedSecret = (await tokens.ensureBootstrap(config.bootstrapToken))
       ?.secret;
+    if (config.lifecycleConfig) {
+      const services = createServices({
+        knex: database.knex,
+        clock: systemClock,
+        logger,
+        readSecret: createSecretReader(),
+      });
+      try {
+        const applied = await applyLifecycleConfig(
+          { knex: database.knex, policies: services.policies },
+          await readLifecycleConfig(config.lifecycleConfig),
+          "file",
+        );
+        logger.info("lifecycle config applied", {
+          file: config.lifecycleConfig,
+          tenants: applied,
+        });
+      } finally {
+        await services.close();
+      }
+    }
   } finally {
     await database.close();
   }

@@ -1,7 +1,9 @@
 import type { Server } from "node:http";
 import { createApp } from "../app.ts";
 import { systemClock } from "../clock.ts";
-import type { Config } from "../config.ts";
+import { createSecretReader, type Config } from "../config.ts";
+import { applyLifecycleConfig } from "../services/lifecycle-config.ts";
+import { readLifecycleConfig } from "./read-lifecycle-config.ts";
 import { migrateToLatest } from "../db/migrate.ts";
 import type { Logger } from "../logger.ts";
 import { SCIM_BASE_PATH } from "../scim/scim-router.ts";
@@ -14,8 +16,9 @@ import { openConfiguredDatabase } from "./open-from-config.ts";
 export async function serve(
   config: Config,
   logger: Logger,
-  options: { clusterWorker?: boolean } = {},
-): Promise<Server> {
+  options: { clusterWorker?: boolean; role?: ServeRole } = {},
+): Promise<Server | undefined> {
+  const role = options.role ?? "all";
   const database = await openConfiguredDatabase(config);
   if (!options.clusterWorker) {
     const applied = await migrateToLatest(database.knex);
@@ -29,10 +32,36 @@ export async function serve(
     maxBodyBytes: config.maxBodyBytes,
     trustProxy: config.trustProxy,
     ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}),
+    readSecret: createSecretReader(),
+    outbound: { allowLinkLocal: config.outboundAllowLinkLocal },
+    workerConcurrency: config.workerConcurrency,
   });
   const issued = options.clusterWorker
     ? undefined
     : await services.tokens.ensureBootstrap(config.bootstrapToken);
+  if (config.lifecycleConfig && !options.clusterWorker) {
+    const applied = await applyLifecycleConfig(
+      { knex: database.knex, policies: services.policies },
+      await readLifecycleConfig(config.lifecycleConfig),
+      "file",
+    );
+    logger.info("lifecycle config applied", {
+      file: config.lifecycleConfig,
+      tenants: applied,
+    });
+  }
+  if (role !== "api") services.worker.start();
+  const shutdown = async () => {
+    await services.close();
+    await database.close();
+  };
+  if (role === "worker") {
+    logger.info("worker started", { workerId: services.worker.id });
+    onSignals(logger, (done) => {
+      shutdown().then(done, done);
+    });
+    return undefined;
+  }
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
@@ -46,23 +75,33 @@ export async function serve(
     url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}${SCIM_BASE_PATH}`,
     database: database.kind,
   });
+  onSignals(logger, (done) => {
+    // Stop accepting, let in-flight requests and actions finish, then close the pool.
+    server.close(() => {
+      shutdown().then(done, done);
+    });
+    server.closeIdleConnections();
+  });
+  return server;
+}
+
+/** Which parts a process runs: the SCIM API, the action worker, or both. */
+export type ServeRole = "api" | "worker" | "all";
+
+function onSignals(
+  logger: Logger,
+  stop: (done: (error?: unknown) => void) => void,
+): void {
   let stopping = false;
-  const stop = (signal: string) => {
+  const handle = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info("shutting down", { signal });
-    server.close(() => {
-      database.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-    server.closeIdleConnections();
+    stop((error) => process.exit(error ? 1 : 0));
     setTimeout(() => process.exit(1), 10_000).unref();
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
-  return server;
+  process.once("SIGTERM", () => handle("SIGTERM"));
+  process.once("SIGINT", () => handle("SIGINT"));
 }
 
 /** Prints a freshly created admin token once, to the terminal and never to the log. */

@@ -1,6 +1,7 @@
 import {
   attributesOf,
   findExtension,
+  isReadOnlyExtension,
   resolveAttributePath,
   type AttributeDefinition,
   type ResolvedAttribute,
@@ -43,7 +44,8 @@ export function coerceResource(
     }
     const extension = findExtension(schema, key);
     if (extension) {
-      if (value === null) continue;
+      // RFC 7643 §2.2: a read-only extension's values are the server's; a client's are ignored.
+      if (value === null || isReadOnlyExtension(extension)) continue;
       if (!isPlainObject(value)) {
         throw new ScimDomainError(
           "invalid_value",

@@ -1,5 +1,6 @@
 import {
   findExtension,
+  isReadOnlyExtension,
   resolveAttributePath,
   type AttributeDefinition,
   type ResourceSchema,
@@ -200,6 +201,12 @@ function applyAtPath(
 ): void {
   const extension = findExtension(context.schema, path);
   if (extension) {
+    if (isReadOnlyExtension(extension)) {
+      // A read-only extension (the apps one) as the target: refused like a readOnly attribute,
+      // ignored when a pathless value echoes it.
+      if (lenient) return;
+      throw new ScimDomainError("mutability", `"${path}" is readOnly`);
+    }
     // The whole extension as the target: each attribute in the value is an operation of its own.
     if (op === "remove") {
       delete context.resource[extension.id];

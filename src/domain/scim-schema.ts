@@ -126,6 +126,14 @@ export function findExtension(
 }
 
 /**
+ * True for an extension whose every attribute is readOnly (the apps one): its values are the
+ * server's, so clients' values are ignored in bodies and refused as PATCH targets.
+ */
+export function isReadOnlyExtension(extension: SchemaDefinition): boolean {
+  return extension.attributes.every((a) => a.mutability === "readOnly");
+}
+
+/**
  * Resolves `attr`, `attr.sub`, `urn:…:attr` or `urn:…:attr.sub` (case-insensitive, RFC 7643 §2.1).
  * Returns undefined for unknown attributes.
  */

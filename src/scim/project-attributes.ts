@@ -66,6 +66,33 @@ export function selects(
   return bySchema?.has(name) === true || bySchema?.has("*") === true;
 }
 
+/**
+ * The `attributes` (include) or else `excludedAttributes` selection of a request, and whether it
+ * returns an attribute, so readers skip loading what the response leaves out.
+ */
+export function selectionOf(
+  schema: ResourceSchema,
+  projection: { attributes?: string; excludedAttributes?: string },
+) {
+  const include = parseAttributeList(
+    schema,
+    projection.attributes,
+    "attributes",
+  );
+  const exclude = include
+    ? undefined
+    : parseAttributeList(
+        schema,
+        projection.excludedAttributes,
+        "excludedAttributes",
+      );
+  const wants = (name: string, schemaId = schema.core.id): boolean =>
+    include
+      ? selects(include, schemaId, name)
+      : !selects(exclude, schemaId, name);
+  return { include, exclude, wants };
+}
+
 function pickSubs(value: unknown, subs: Set<string>, keep: boolean): unknown {
   const one = (v: unknown) => {
     if (!v || typeof v !== "object" || Array.isArray(v)) return v;

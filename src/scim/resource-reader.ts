@@ -15,23 +15,25 @@ import {
 } from "../store/resource-list-store.ts";
 import { compileFilter, compileSortBy } from "../store/scim-filter-sql.ts";
 import type { UserReadBatcher } from "../store/user-read-batcher.ts";
-import { USER_GROUPS_SQL, type UserRow } from "../store/users-store.ts";
+import {
+  findUserAppsExtension,
+  userReadColumns,
+  type UserReadParts,
+  type UserRow,
+} from "../store/users-store.ts";
 import type { FilterNode } from "../domain/scim-filter-ast.ts";
 import {
   formatGroup,
-  formatUser,
+  formatUserRow,
   type FormattableRow,
+  type UserReadRow,
 } from "./format-resources.ts";
 import {
   decodeCursor,
   encodeCursor,
   type ListRequest,
 } from "./list-request.ts";
-import {
-  parseAttributeList,
-  projectResource,
-  selects,
-} from "./project-attributes.ts";
+import { projectResource, selectionOf } from "./project-attributes.ts";
 import { URN } from "./schemas.ts";
 import { createShortLivedCache } from "./short-lived-cache.ts";
 
@@ -57,8 +59,6 @@ const COUNT_CACHE_MS = 2_000;
 const COUNT_CACHE_MAX_ENTRIES = 1_000;
 /** Rows between two paging anchors: a deep page walks at most this many index entries. */
 const ANCHOR_EVERY = 1_000;
-
-type GroupRef = { group_id: string; display_name: string };
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   const map = new Map<string, T[]>();
@@ -169,23 +169,17 @@ export function createResourceReader(deps: {
 
   function selections(kind: Kind, projection: Projection) {
     const schema = targets[kind].schema;
-    const include = parseAttributeList(
-      schema,
-      projection.attributes,
-      "attributes",
-    );
-    const exclude = include
-      ? undefined
-      : parseAttributeList(
-          schema,
-          projection.excludedAttributes,
-          "excludedAttributes",
-        );
-    const wants = (name: string) =>
-      include
-        ? selects(include, schema.core.id, name)
-        : !selects(exclude, schema.core.id, name);
-    return { schema, include, exclude, wants };
+    return { schema, ...selectionOf(schema, projection) };
+  }
+
+  /** Which per-user subqueries a user read needs for this projection. */
+  function userParts(projection: Projection): UserReadParts {
+    const { wants } = selections("User", projection);
+    return {
+      groups: wants("groups"),
+      apps: wants("apps", URN.apps),
+      pendingActions: wants("pendingActions", URN.apps),
+    };
   }
 
   async function format(
@@ -197,12 +191,12 @@ export function createResourceReader(deps: {
   ): Promise<Record<string, unknown>[]> {
     const { schema, include, exclude, wants } = selections(kind, projection);
     if (kind === "User") {
-      // Every user read folds the groups into the row (groups_json), so no second query here.
-      const groupsOf = (row: FormattableRow & { groups_json?: GroupRef[] }) =>
-        wants("groups") ? (row.groups_json ?? []) : undefined;
-      return rows.map((row) =>
+      // Every user read folds the groups, app states and unfinished actions into the row
+      // (groups_json, apps_json, pending_json), so no second query here.
+      const parts = userParts(projection);
+      return (rows as UserReadRow[]).map((row) =>
         projectResource(
-          formatUser(row, baseUrl, groupsOf(row)),
+          formatUserRow(row, baseUrl, parts),
           schema,
           include,
           exclude,
@@ -231,9 +225,9 @@ export function createResourceReader(deps: {
   }
 
   function extraColumns(kind: Kind, projection: Projection) {
-    return kind === "User" && selections(kind, projection).wants("groups")
-      ? { extraColumns: USER_GROUPS_SQL }
-      : {};
+    const columns =
+      kind === "User" ? userReadColumns(userParts(projection)) : "";
+    return columns !== "" ? { extraColumns: columns } : {};
   }
 
   async function get(
@@ -246,7 +240,7 @@ export function createResourceReader(deps: {
     selections(kind, projection); // validate before touching the database
     const row =
       kind === "User"
-        ? await users.byId(principal.tenantId, id)
+        ? await users.byId(principal.tenantId, id, userParts(projection))
         : await findGroupById(db, principal.tenantId, id);
     if (!row) throw new AppError("scim.not_found", `${kind} ${id} not found`);
     const [body] = await format(
@@ -317,7 +311,11 @@ export function createResourceReader(deps: {
         : undefined;
     if (userName !== undefined) {
       // The IdPs' existence check: at most one user (userName is unique), read in a shared batch.
-      const row = await users.byUserName(tenantId, userName);
+      const row = await users.byUserName(
+        tenantId,
+        userName,
+        userParts(request),
+      );
       const rows = row ? [row] : [];
       return {
         schemas: [URN.listResponse],
@@ -361,6 +359,31 @@ export function createResourceReader(deps: {
     };
   }
 
+  /**
+   * A written user with its app states and unfinished actions: a rewrite read them with the row,
+   * a create did not (it may have queued actions in the same statement), so read them here.
+   */
+  async function withAppsExtension(
+    principal: Principal,
+    row: FormattableRow,
+    projection: Projection,
+  ): Promise<FormattableRow> {
+    const { apps, pendingActions } = userParts(projection);
+    const read = row as UserReadRow;
+    const missing = {
+      apps: apps && read.apps_json === undefined,
+      pendingActions: pendingActions && read.pending_json === undefined,
+    };
+    if (!missing.apps && !missing.pendingActions) return row;
+    const found = await findUserAppsExtension(
+      db,
+      principal.tenantId,
+      row.id,
+      missing,
+    );
+    return { ...row, ...found };
+  }
+
   function compileSortByOrThrow(kind: Kind, sortBy: string): string {
     try {
       return compileSortBy(sortBy, targets[kind]);
@@ -397,7 +420,16 @@ export function createResourceReader(deps: {
       row: FormattableRow,
       baseUrl: string,
       projection: Projection,
-    ) => (await format(kind, p.tenantId, [row], baseUrl, projection))[0]!,
+    ) =>
+      (
+        await format(
+          kind,
+          p.tenantId,
+          [kind === "User" ? await withAppsExtension(p, row, projection) : row],
+          baseUrl,
+          projection,
+        )
+      )[0]!,
   };
 }
 

@@ -28,9 +28,11 @@ import {
 } from "../store/groups-store.ts";
 import { findExistingUserIds } from "../store/users-store.ts";
 import { checkIfMatch, fromDomain } from "./domain-errors.ts";
+import type { ActionPlanner } from "./action-planner.ts";
 import { leaveAllGroups } from "./leave-all-groups.ts";
 import {
   recordChange,
+  type Change,
   type ChangeEvent,
   type WriteContext,
 } from "./write-context.ts";
@@ -70,8 +72,28 @@ export function createGroupsService(deps: {
   knex: Knex;
   clock: Clock;
   schema: ResourceSchema;
+  /** Plans the policy's actions for each write's events (none when absent). */
+  planner?: ActionPlanner;
+  /** Called after a write planned actions: wakes the local worker. */
+  onActionsPlanned?: () => void;
 }) {
   const { knex, clock, schema } = deps;
+
+  /** Records a change with the actions the tenant's policy plans for its events. */
+  async function recordPlanned(
+    trx: Knex.Transaction,
+    ctx: WriteContext,
+    change: Change,
+  ): Promise<void> {
+    const plan = await deps.planner?.plan(
+      ctx.principal.tenantId,
+      change.events,
+      change.at,
+      { trx },
+    );
+    await recordChange(trx, ctx, plan ? { ...change, plan } : change);
+    if (plan) deps.onActionsPlanned?.();
+  }
 
   /**
    * Resolves member references to users or groups of this tenant, locking users against deletion.
@@ -254,7 +276,7 @@ export function createGroupsService(deps: {
     events.push(
       ...memberEvents(row.id, next.displayName, version, added, removed),
     );
-    await recordChange(trx, ctx, {
+    await recordPlanned(trx, ctx, {
       auditKey,
       resourceType: "Group",
       resourceId: row.id,
@@ -323,7 +345,7 @@ export function createGroupsService(deps: {
           },
           ...memberEvents(id, resource.displayName, 1, added, []),
         ];
-        await recordChange(trx, ctx, {
+        await recordPlanned(trx, ctx, {
           auditKey: "scim.group.created",
           resourceType: "Group",
           resourceId: id,
@@ -425,7 +447,7 @@ export function createGroupsService(deps: {
           },
         ];
         events.push(...asMember);
-        await recordChange(trx, ctx, {
+        await recordPlanned(trx, ctx, {
           auditKey: "scim.group.deleted",
           resourceType: "Group",
           resourceId: id,

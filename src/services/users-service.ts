@@ -24,6 +24,7 @@ import {
   type UserRow,
 } from "../store/users-store.ts";
 import { checkIfMatch, fromDomain } from "./domain-errors.ts";
+import type { ActionPlanner } from "./action-planner.ts";
 import { leaveAllGroups } from "./leave-all-groups.ts";
 import {
   changeLogOf,
@@ -71,6 +72,10 @@ export function createUsersService(deps: {
   schema: ResourceSchema;
   /** Batched single-user reads (the optimistic read before each rewrite). */
   userReads: UserReadBatcher;
+  /** Plans the policy's actions for each write's events (none when absent). */
+  planner?: ActionPlanner;
+  /** Called after a write planned actions: wakes the local worker. */
+  onActionsPlanned?: () => void;
 }) {
   const { knex, clock, schema, userReads } = deps;
 
@@ -120,7 +125,10 @@ export function createUsersService(deps: {
         await withDbErrors(() => recordChange(knex, ctx, change));
         return row;
       }
-      const { entry, events } = changeLogOf(ctx, change);
+      const plan = await withDbErrors(
+        async () => await deps.planner?.plan(tenantId, change.events, at),
+      );
+      const log = changeLogOf(ctx, plan ? { ...change, plan } : change);
       const updated = await withDbErrors(() =>
         updateUserWithChangeLog(
           knex,
@@ -131,11 +139,11 @@ export function createUsersService(deps: {
             resource: next,
             updatedAt: at,
           },
-          entry,
-          events,
+          log,
         ),
       );
       if (updated) {
+        if (plan) deps.onActionsPlanned?.();
         return {
           ...row,
           ...userColumnsOf(next),
@@ -159,7 +167,7 @@ export function createUsersService(deps: {
       );
       const at = clock.now();
       const id = randomUUID();
-      const { entry, events } = changeLogOf(ctx, {
+      const change: Change = {
         auditKey: "scim.user.created",
         resourceType: "User",
         resourceId: id,
@@ -173,16 +181,21 @@ export function createUsersService(deps: {
             data: { before: null, after: snapshot(id, resource) },
           },
         ],
-      });
+      };
+      const plan = await withDbErrors(
+        async () =>
+          await deps.planner?.plan(ctx.principal.tenantId, change.events, at),
+      );
+      const log = changeLogOf(ctx, plan ? { ...change, plan } : change);
       // One statement: the row, its audit entry and its event commit together or not at all.
       await withDbErrors(() =>
         insertUserWithChangeLog(
           knex,
           { tenantId: ctx.principal.tenantId, id, resource, createdAt: at },
-          entry,
-          events,
+          log,
         ),
       );
+      if (plan) deps.onActionsPlanned?.();
       return {
         tenant_id: ctx.principal.tenantId,
         id,
@@ -259,13 +272,19 @@ export function createUsersService(deps: {
           version: row.version + 1,
           data: { before: snapshot(id, row.resource), after: null },
         });
-        await recordChange(trx, ctx, {
+        const change: Change = {
           auditKey: "scim.user.deleted",
           resourceType: "User",
           resourceId: id,
           at,
           events,
+        };
+        const plan = await deps.planner?.plan(tenantId, events, at, {
+          known: new Map([[id, { ...row.resource, id }]]),
+          trx,
         });
+        await recordChange(trx, ctx, plan ? { ...change, plan } : change);
+        if (plan) deps.onActionsPlanned?.();
       });
     },
   };

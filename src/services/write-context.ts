@@ -1,11 +1,11 @@
 import type { Db } from "../db/open-database.ts";
-import type { NewAuditEntry } from "../store/audit-store.ts";
 import type { LifecycleEventType } from "../domain/lifecycle-event.ts";
 import { maskSecrets } from "../domain/mask-secrets.ts";
 import type { Principal } from "../domain/scopes.ts";
+import type { CancelRequest, NewAction } from "../store/actions-store.ts";
 import {
   insertAuditEntryWithEvents,
-  type LinkedLifecycleEvent,
+  type ChangeLog,
 } from "../store/change-log-store.ts";
 
 /** Who asked for a write and how: recorded in the audit trail with the change. */
@@ -35,14 +35,15 @@ export interface Change {
   events: ChangeEvent[];
   /** Anything else an auditor should see, e.g. member references that were ignored. */
   notes?: Record<string, unknown>;
+  /** What the tenant's policy planned for these events (committed with them). */
+  plan?: { actions: NewAction[]; cancels: CancelRequest[] };
 }
 
 /** The audit entry and event rows of one write. */
-export function changeLogOf(
-  ctx: WriteContext,
-  change: Change,
-): { entry: NewAuditEntry; events: LinkedLifecycleEvent[] } {
+export function changeLogOf(ctx: WriteContext, change: Change): ChangeLog {
   return {
+    ...(change.plan?.actions.length ? { actions: change.plan.actions } : {}),
+    ...(change.plan?.cancels.length ? { cancels: change.plan.cancels } : {}),
     entry: {
       tenant_id: ctx.principal.tenantId,
       occurred_at: change.at,
@@ -82,8 +83,7 @@ export async function recordChange(
   ctx: WriteContext,
   change: Change,
 ): Promise<void> {
-  const { entry, events } = changeLogOf(ctx, change);
-  await insertAuditEntryWithEvents(db, entry, events);
+  await insertAuditEntryWithEvents(db, changeLogOf(ctx, change));
 }
 
 function countByType(events: ChangeEvent[]): Record<string, number> {

@@ -30,3 +30,14 @@ export async function listAuditEntries(
   if (options.afterId) query.andWhere("id", ">", options.afterId);
   return query.orderBy("id").limit(options.limit ?? 1000);
 }
+
+/** Appends one audit entry (actions' outcomes; SCIM writes go through the change log). */
+export async function insertAuditEntry(
+  db: Db,
+  entry: NewAuditEntry,
+): Promise<void> {
+  await db("audit_entries").insert({
+    ...entry,
+    detail: JSON.stringify(entry.detail),
+  });
+}

@@ -2,21 +2,36 @@ import type { Db } from "../db/open-database.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 import type { NewAuditEntry } from "./audit-store.ts";
 import type { NewLifecycleEvent } from "./lifecycle-events-store.ts";
+import type { CancelRequest, NewAction } from "./actions-store.ts";
 import { userColumnsOf } from "./users-store.ts";
 
 /** An event of the same write as its audit entry; the entry's id links them. */
 export type LinkedLifecycleEvent = Omit<NewLifecycleEvent, "audit_entry_id">;
 
-// The audit entry and its events, as CTEs after an optional guard CTE named `guard`:
-// nothing is inserted when the guard yields no row.
-function changeLogSql(guarded: boolean): string {
-  return `entry AS (
+/** Everything one write appends besides the resource itself. */
+export interface ChangeLog {
+  entry: NewAuditEntry;
+  events: LinkedLifecycleEvent[];
+  /** Actions the tenant's policy planned for these events. */
+  actions?: NewAction[];
+  /** Pending actions the policy cancels because of these events. */
+  cancels?: CancelRequest[];
+}
+
+// The audit entry, its events, planned and cancelled actions (each with an audit entry of its
+// own), as CTEs after an optional guard CTE named `guard`: nothing is written when the guard
+// yields no row. Data-modifying CTEs share one snapshot, so a cancel never sees the actions
+// planned by the same write.
+function changeLogSql(guarded: boolean, log: ChangeLog): string {
+  const parts = [
+    `entry AS (
        INSERT INTO audit_entries
          (tenant_id, occurred_at, actor_token_id, key, resource_type, resource_id, request_id, detail)
        SELECT ?::uuid, ?::timestamptz, ?::uuid, ?, ?, ?::uuid, ?, ?::jsonb
        ${guarded ? "FROM guard" : ""}
-       RETURNING id
-     ), events AS (
+       RETURNING id, tenant_id, occurred_at, actor_token_id, request_id
+     )`,
+    `events AS (
        INSERT INTO lifecycle_events
          (tenant_id, type, resource_type, resource_id, resource_version, occurred_at,
           actor_token_id, request_id, audit_entry_id, data)
@@ -26,13 +41,75 @@ function changeLogSql(guarded: boolean): string {
               e.value->>'request_id', entry.id, e.value->'data'
        FROM entry, jsonb_array_elements(?::jsonb) WITH ORDINALITY AS e(value, ord)
        ORDER BY e.ord
-     )`;
+       RETURNING id
+     )`,
+  ];
+  const audits: string[] = [];
+  if (log.actions?.length) {
+    parts.push(
+      `event_ids AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS idx FROM events)`,
+      `planned AS (
+         INSERT INTO actions
+           (tenant_id, app_id, kind, user_id, group_id, serial_key, state, run_at, max_attempts,
+            params, condition, subject, idempotency_key, policy_version, rule_id, step, event_id,
+            event_type, event_occurred_at, created_at, updated_at)
+         SELECT entry.tenant_id, p->>'app_id', p->>'kind', (p->>'user_id')::uuid,
+                (p->>'group_id')::uuid, (p->>'app_id') || ':' || (p->>'user_id'), 'pending',
+                (p->>'run_at')::timestamptz, (p->>'max_attempts')::int, p->'params',
+                nullif(p->'condition', 'null'::jsonb), p->'subject', p->>'idempotency_key',
+                (p->>'policy_version')::int, p->>'rule_id', (p->>'step')::int, ev.id,
+                p->>'event_type', (p->>'event_occurred_at')::timestamptz,
+                entry.occurred_at, entry.occurred_at
+         FROM entry, jsonb_array_elements(?::jsonb) WITH ORDINALITY AS a(p, ord)
+         JOIN event_ids ev ON ev.idx = (p->>'event_index')::int
+         ORDER BY a.ord
+         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+         RETURNING id, app_id, kind, user_id, policy_version, rule_id, run_at, event_id
+       )`,
+    );
+    audits.push(`SELECT entry.tenant_id, entry.occurred_at, entry.actor_token_id, 'action.planned',
+                        'User', planned.user_id, entry.request_id,
+                        jsonb_build_object('actionId', planned.id, 'app', planned.app_id,
+                          'action', planned.kind, 'policyVersion', planned.policy_version,
+                          'rule', planned.rule_id, 'runAt', planned.run_at,
+                          'eventId', planned.event_id)
+                 FROM entry, planned`);
+  }
+  if (log.cancels?.length) {
+    parts.push(
+      `cancelled AS (
+         UPDATE actions a
+         SET state = 'cancelled', finished_at = entry.occurred_at, updated_at = entry.occurred_at,
+             last_error = jsonb_build_object('reason', 'cancelled by rule ' || (c->>'rule_id'))
+         FROM entry, jsonb_array_elements(?::jsonb) AS c
+         WHERE a.tenant_id = entry.tenant_id AND a.state = 'pending'
+           AND a.user_id = (c->>'user_id')::uuid AND a.app_id = c->>'app_id'
+           AND (jsonb_typeof(c->'kinds') <> 'array' OR a.kind IN
+                (SELECT jsonb_array_elements_text(c->'kinds')))
+         RETURNING a.id, a.app_id, a.kind, a.user_id, a.policy_version, c->>'rule_id' AS rule_id,
+                   (c->>'policy_version')::int AS cancel_policy_version
+       )`,
+    );
+    audits.push(`SELECT entry.tenant_id, entry.occurred_at, entry.actor_token_id, 'action.cancelled',
+                        'User', cancelled.user_id, entry.request_id,
+                        jsonb_build_object('actionId', cancelled.id, 'app', cancelled.app_id,
+                          'action', cancelled.kind, 'policyVersion', cancelled.policy_version,
+                          'cancelledByRule', cancelled.rule_id,
+                          'cancelledByPolicyVersion', cancelled.cancel_policy_version)
+                 FROM entry, cancelled`);
+  }
+  if (audits.length > 0) {
+    parts.push(`action_audit AS (
+       INSERT INTO audit_entries
+         (tenant_id, occurred_at, actor_token_id, key, resource_type, resource_id, request_id, detail)
+       ${audits.join(" UNION ALL ")}
+     )`);
+  }
+  return parts.join(", ");
 }
 
-function changeLogBindings(
-  entry: NewAuditEntry,
-  events: LinkedLifecycleEvent[],
-): unknown[] {
+function changeLogBindings(log: ChangeLog): unknown[] {
+  const { entry, events } = log;
   const payload = events.map((e) => ({
     tenant_id: e.tenant_id,
     type: e.type,
@@ -44,7 +121,7 @@ function changeLogBindings(
     request_id: e.request_id,
     data: e.data,
   }));
-  return [
+  const bindings: unknown[] = [
     entry.tenant_id,
     entry.occurred_at.toISOString(),
     entry.actor_token_id,
@@ -55,6 +132,9 @@ function changeLogBindings(
     JSON.stringify(entry.detail),
     JSON.stringify(payload),
   ];
+  if (log.actions?.length) bindings.push(JSON.stringify(log.actions));
+  if (log.cancels?.length) bindings.push(JSON.stringify(log.cancels));
+  return bindings;
 }
 
 /**
@@ -63,12 +143,11 @@ function changeLogBindings(
  */
 export async function insertAuditEntryWithEvents(
   db: Db,
-  entry: NewAuditEntry,
-  events: LinkedLifecycleEvent[],
+  log: ChangeLog,
 ): Promise<string> {
   const result = await db.raw<{ rows: { id: string }[] }>(
-    `WITH ${changeLogSql(false)} SELECT id FROM entry`,
-    changeLogBindings(entry, events) as never[],
+    `WITH ${changeLogSql(false, log)} SELECT id FROM entry`,
+    changeLogBindings(log) as never[],
   );
   return result.rows[0]!.id;
 }
@@ -86,8 +165,7 @@ export async function updateUserWithChangeLog(
     resource: StoredResource;
     updatedAt: Date;
   },
-  entry: NewAuditEntry,
-  events: LinkedLifecycleEvent[],
+  log: ChangeLog,
 ): Promise<boolean> {
   const columns = userColumnsOf(update.resource);
   const result = await db.raw<{ rows: { updated: string }[] }>(
@@ -97,7 +175,7 @@ export async function updateUserWithChangeLog(
            resource = ?::jsonb, version = version + 1, updated_at = ?::timestamptz
        WHERE tenant_id = ? AND id = ? AND version = ?
        RETURNING id
-     ), ${changeLogSql(true)}
+     ), ${changeLogSql(true, log)}
      SELECT count(*) AS updated FROM guard`,
     [
       columns.user_name,
@@ -110,7 +188,7 @@ export async function updateUserWithChangeLog(
       update.tenantId,
       update.id,
       update.expectedVersion,
-      ...changeLogBindings(entry, events),
+      ...changeLogBindings(log),
     ] as never[],
   );
   return Number(result.rows[0]!.updated) === 1;
@@ -128,8 +206,7 @@ export async function insertUserWithChangeLog(
     resource: StoredResource;
     createdAt: Date;
   },
-  entry: NewAuditEntry,
-  events: LinkedLifecycleEvent[],
+  log: ChangeLog,
 ): Promise<void> {
   const columns = userColumnsOf(user.resource);
   await db.raw(
@@ -139,7 +216,7 @@ export async function insertUserWithChangeLog(
           version, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, 1, ?::timestamptz, ?::timestamptz)
        RETURNING id
-     ), ${changeLogSql(true)}
+     ), ${changeLogSql(true, log)}
      SELECT id FROM guard`,
     [
       user.tenantId,
@@ -152,7 +229,7 @@ export async function insertUserWithChangeLog(
       JSON.stringify(user.resource),
       user.createdAt.toISOString(),
       user.createdAt.toISOString(),
-      ...changeLogBindings(entry, events),
+      ...changeLogBindings(log),
     ] as never[],
   );
 }

@@ -3,7 +3,14 @@ import {
   type AttributeDefinition,
   type ResourceSchema,
 } from "../domain/scim-schema.ts";
+import { APPS_EXTENSION_URN } from "../domain/apps-extension.ts";
 import { AppError } from "../errors.ts";
+import {
+  appStatesScope,
+  groupMembersScope,
+  pendingActionsScope,
+  userGroupsScope,
+} from "./scim-filter-tables.ts";
 
 /** What a filter is compiled against: the resource schema, its table and the table's alias. */
 export interface FilterTarget {
@@ -201,6 +208,15 @@ export function resolveFilterAttribute(
     }
   }
 
+  if (table === "users" && resolved.schemaId === APPS_EXTENSION_URN) {
+    // Read-only extension: its values live in app_states and actions, not in `resource`.
+    const scope =
+      attribute.name === "apps" ? appStatesScope : pendingActionsScope;
+    return collection(label, attribute, subAttribute, (next) =>
+      scope(target, label, attribute, next),
+    );
+  }
+
   const parent = resolved.inExtension
     ? `${alias}.resource->${sqlLiteral(resolved.schemaId)}`
     : `${alias}.resource`;
@@ -315,73 +331,4 @@ function jsonArrayScope(
   };
   if (searchColumn) scope.searchColumn = searchColumn;
   return scope;
-}
-
-/** A user's `groups`, read from group_members (RFC 7643 §4.1.2: direct memberships). */
-function userGroupsScope(
-  target: FilterTarget,
-  definition: AttributeDefinition,
-  nextAlias: () => string,
-): ElementScope {
-  const gm = nextAlias();
-  const gg = nextAlias();
-  const columns: Record<string, OperandStorage> = {
-    value: { kind: "uuid", sql: `${gm}.group_id` },
-    display: { kind: "text", sql: `${gg}.display_name` },
-    type: { kind: "constant", value: "direct" },
-  };
-  return tableScope(
-    "groups",
-    definition,
-    columns,
-    (where) =>
-      `EXISTS (SELECT 1 FROM group_members ${gm} JOIN groups ${gg} ` +
-      `ON ${gg}.tenant_id = ${gm}.tenant_id AND ${gg}.id = ${gm}.group_id ` +
-      `WHERE ${gm}.tenant_id = ${target.alias}.tenant_id AND ${gm}.member_id = ${target.alias}.id${where})`,
-  );
-}
-
-/** A group's `members`, read from group_members; `display` is not stored, so not filterable. */
-function groupMembersScope(
-  target: FilterTarget,
-  definition: AttributeDefinition,
-  nextAlias: () => string,
-): ElementScope {
-  const gm = nextAlias();
-  const columns: Record<string, OperandStorage> = {
-    value: { kind: "uuid", sql: `${gm}.member_id` },
-    type: { kind: "text", sql: `${gm}.member_type` },
-  };
-  return tableScope(
-    "members",
-    definition,
-    columns,
-    (where) =>
-      `EXISTS (SELECT 1 FROM group_members ${gm} ` +
-      `WHERE ${gm}.tenant_id = ${target.alias}.tenant_id AND ${gm}.group_id = ${target.alias}.id${where})`,
-  );
-}
-
-function tableScope(
-  label: string,
-  definition: AttributeDefinition,
-  columns: Record<string, OperandStorage>,
-  exists: (where: string) => string,
-): ElementScope {
-  return {
-    label,
-    definition,
-    operandOf: (sub) => {
-      if (!sub)
-        invalidFilter(`"${label}" is complex; name one of its sub-attributes`);
-      const storage = columns[sub.name];
-      if (!storage)
-        invalidFilter(`"${label}.${sub.name}" cannot be used in filters`);
-      return { label: `${label}.${sub.name}`, definition: sub, storage };
-    },
-    wrap: (condition) => ({
-      sql: exists(condition ? ` AND (${condition.sql})` : ""),
-      bindings: condition?.bindings ?? [],
-    }),
-  };
 }

@@ -3,6 +3,7 @@ import type {
   FilterNode,
   FilterValue,
 } from "../domain/scim-filter-ast.ts";
+import { APPS_EXTENSION_URN } from "../domain/apps-extension.ts";
 import type { AttributeDefinition } from "../domain/scim-schema.ts";
 import { AppError, isAppError } from "../errors.ts";
 import {
@@ -133,7 +134,7 @@ function compileAttributeTerm(
   const attribute = resolveFilterAttribute(ctx.target, node.path);
   switch (attribute.kind) {
     case "schemas":
-      return compileSchemas(node, ctx.target);
+      return compileSchemas(node, ctx);
     case "scalar":
       return node.kind === "present"
         ? presentOperand(attribute.operand)
@@ -210,8 +211,9 @@ function searchPrefilter(
 /** `schemas` is not stored: the core schema always applies, an extension when its key is present. */
 function compileSchemas(
   node: Extract<FilterNode, { kind: "compare" | "present" }>,
-  target: FilterTarget,
+  ctx: CompileContext,
 ): SqlFragment {
+  const { target } = ctx;
   if (node.kind === "present") return sql("true");
   if (
     (node.op !== "eq" && node.op !== "ne") ||
@@ -226,7 +228,18 @@ function compileSchemas(
   const extension = schema.extensions.find((e) => e.id.toLowerCase() === urn);
   let matches = sql("false");
   if (schema.core.id.toLowerCase() === urn) matches = sql("true");
-  else if (extension) {
+  else if (extension?.id === APPS_EXTENSION_URN && target.table === "users") {
+    // Read-only, from app_states and actions: shown when either has a row (as formatUser does).
+    matches = join(
+      extension.attributes.map((a) =>
+        compileAttributeTerm(
+          { kind: "present", path: `${extension.id}:${a.name}` },
+          ctx,
+        ),
+      ),
+      " OR ",
+    );
+  } else if (extension) {
     matches = sql(
       `jsonb_typeof(${alias}.resource->${sqlLiteral(extension.id)}) = 'object'`,
     );
@@ -256,6 +269,12 @@ export function compileSortBy(path: string, target: FilterTarget): string {
           `ORDER BY coalesce((${element}.v->'primary') = 'true'::jsonb, false) DESC, ${element}.n LIMIT 1)`
         );
       }
+    }
+    if (attribute.kind === "collection") {
+      // groups, members and the apps extension are rows of other tables: many per resource.
+      return invalidFilter(
+        `"${path}" cannot be used to sort: a resource has several, read from another table; filter on it instead`,
+      );
     }
     return invalidFilter(`"${path}" cannot be used to sort`);
   } catch (error) {

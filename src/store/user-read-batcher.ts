@@ -1,7 +1,15 @@
 import type { Db } from "../db/open-database.ts";
-import { isUuid, USER_GROUPS_SQL, type UserRow } from "./users-store.ts";
+import { isUuid, userReadColumns, type UserRow } from "./users-store.ts";
 
 type Lookup = "id" | "userName";
+
+/** What a single-user read adds to the row besides its groups; both by default. */
+export interface UserReadOptions {
+  /** The user's app states (`apps_json`). */
+  apps?: boolean;
+  /** The user's unfinished actions (`pending_json`). */
+  pendingActions?: boolean;
+}
 
 interface Pending {
   key: string;
@@ -9,23 +17,40 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+/** One kind of batched read: how users are looked up and what is read with them. */
+interface Variant {
+  lookup: Lookup;
+  apps: boolean;
+  pendingActions: boolean;
+}
+
+interface Queue {
+  variant: Variant;
+  tenantId: string;
+  entries: Pending[];
+}
+
 // One statement per batch: the keys are unnested with their position, each joined to its user
-// through an index (primary key, or the unique lower(user_name) index), with the user's groups.
-const BATCH_SQL: Record<Lookup, string> = {
-  id: `SELECT k.ord, u.*, ${USER_GROUPS_SQL}
+// through an index (primary key, or the unique lower(user_name) index), with the user's groups and,
+// unless the read leaves them out, its app states and unfinished actions.
+function batchSql({ lookup, apps, pendingActions }: Variant): string {
+  const columns = userReadColumns({ groups: true, apps, pendingActions });
+  return lookup === "id"
+    ? `SELECT k.ord, u.*, ${columns}
        FROM unnest(?::uuid[]) WITH ORDINALITY AS k(key, ord)
-       JOIN users u ON u.tenant_id = ? AND u.id = k.key`,
-  userName: `SELECT k.ord, u.*, ${USER_GROUPS_SQL}
+       JOIN users u ON u.tenant_id = ? AND u.id = k.key`
+    : `SELECT k.ord, u.*, ${columns}
        FROM unnest(?::text[]) WITH ORDINALITY AS k(key, ord)
-       JOIN users u ON u.tenant_id = ? AND lower(u.user_name) = lower(k.key)`,
-};
+       JOIN users u ON u.tenant_id = ? AND lower(u.user_name) = lower(k.key)`;
+}
 
 /** Largest batch in one statement; more waiting reads go in further statements. */
 const MAX_BATCH = 500;
 
 /**
  * Reads single users by id or by userName (case-insensitively, as the schema says), coalescing
- * the reads that arrive in the same event-loop turn into one statement per tenant and key kind.
+ * the reads that arrive in the same event-loop turn into one statement per tenant, key kind and
+ * the parts read with the user.
  *
  * IdPs send these two reads far more than any other: a lookup by userName before every create and
  * on every sync, a GET by id before every PATCH. Under concurrent load each batch saves a round
@@ -33,29 +58,29 @@ const MAX_BATCH = 500;
  * Each read sees a committed state no older than the moment it was asked, as a query of its own would.
  */
 export function createUserReadBatcher(db: Db) {
-  const queues = new Map<string, Pending[]>();
+  // Keyed by variant and tenant: reads of one variant in one tenant share a statement.
+  const queues = new Map<string, Queue>();
   let scheduled = false;
 
   function flush(): void {
     scheduled = false;
-    const batches = [...queues];
+    const batches = [...queues.values()];
     queues.clear();
-    for (const [queueKey, pending] of batches) {
-      const [lookup, tenantId] = queueKey.split("|") as [Lookup, string];
-      for (let i = 0; i < pending.length; i += MAX_BATCH) {
-        void run(lookup, tenantId, pending.slice(i, i + MAX_BATCH));
+    for (const { variant, tenantId, entries } of batches) {
+      for (let i = 0; i < entries.length; i += MAX_BATCH) {
+        void run(variant, tenantId, entries.slice(i, i + MAX_BATCH));
       }
     }
   }
 
   async function run(
-    lookup: Lookup,
+    variant: Variant,
     tenantId: string,
     pending: Pending[],
   ): Promise<void> {
     try {
       const result = await db.raw<{ rows: (UserRow & { ord: string })[] }>(
-        BATCH_SQL[lookup],
+        batchSql(variant),
         [pending.map((p) => p.key), tenantId] as never[],
       );
       const byPosition = new Map<number, UserRow>();
@@ -72,13 +97,19 @@ export function createUserReadBatcher(db: Db) {
     lookup: Lookup,
     tenantId: string,
     key: string,
+    options: UserReadOptions,
   ): Promise<UserRow | undefined> {
+    const variant: Variant = {
+      lookup,
+      apps: options.apps ?? true,
+      pendingActions: options.pendingActions ?? true,
+    };
     return new Promise((resolve, reject) => {
-      const queueKey = `${lookup}|${tenantId}`;
+      const queueKey = `${lookup}|${variant.apps}|${variant.pendingActions}|${tenantId}`;
       const queue = queues.get(queueKey);
       const entry = { key, resolve, reject };
-      if (queue) queue.push(entry);
-      else queues.set(queueKey, [entry]);
+      if (queue) queue.entries.push(entry);
+      else queues.set(queueKey, { variant, tenantId, entries: [entry] });
       if (!scheduled) {
         scheduled = true;
         // setImmediate runs after the poll phase has handled every socket that was ready, so the
@@ -89,17 +120,25 @@ export function createUserReadBatcher(db: Db) {
   }
 
   return {
-    /** The user with this id in this tenant, with its groups (`groups_json`). */
-    byId(tenantId: string, id: string): Promise<UserRow | undefined> {
+    /**
+     * The user with this id in this tenant, with its groups (`groups_json`) and, unless `options`
+     * leave them out, its app states and unfinished actions (`apps_json`, `pending_json`).
+     */
+    byId(
+      tenantId: string,
+      id: string,
+      options: UserReadOptions = {},
+    ): Promise<UserRow | undefined> {
       if (!isUuid(id)) return Promise.resolve(undefined);
-      return enqueue("id", tenantId, id.toLowerCase());
+      return enqueue("id", tenantId, id.toLowerCase(), options);
     },
-    /** The user whose userName equals this one, ignoring case, with its groups. */
+    /** The user whose userName equals this one, ignoring case, read like `byId`. */
     byUserName(
       tenantId: string,
       userName: string,
+      options: UserReadOptions = {},
     ): Promise<UserRow | undefined> {
-      return enqueue("userName", tenantId, userName);
+      return enqueue("userName", tenantId, userName, options);
     },
   };
 }

@@ -1,4 +1,8 @@
 import type { Db } from "../db/open-database.ts";
+import {
+  MAX_PENDING_ACTIONS_SHOWN,
+  PENDING_ACTION_STATES,
+} from "../domain/apps-extension.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 
 /** A users row. */
@@ -17,6 +21,25 @@ export interface UserRow {
   updated_at: Date;
   /** The user's direct groups, on batched reads (one query instead of two). */
   groups_json?: { group_id: string; display_name: string }[];
+  /** The user's app states, when the read asked for them (USER_APPS_SQL). */
+  apps_json?: UserAppStateJson[];
+  /** The user's unfinished actions, when the read asked for them (USER_PENDING_ACTIONS_SQL). */
+  pending_json?: UserPendingActionJson[];
+}
+
+/** One app state as USER_APPS_SQL gives it; `since` is PostgreSQL's JSON text of a timestamptz. */
+export interface UserAppStateJson {
+  app: string;
+  state: string;
+  since: string;
+}
+
+/** One unfinished action as USER_PENDING_ACTIONS_SQL gives it. */
+export interface UserPendingActionJson {
+  app: string;
+  action: string;
+  run_at: string;
+  state: string;
 }
 
 /**
@@ -26,6 +49,43 @@ export interface UserRow {
 export const USER_GROUPS_SQL = `(SELECT coalesce(json_agg(json_build_object('group_id', g.id, 'display_name', g.display_name) ORDER BY g.display_name, g.id), '[]'::json)
   FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
   WHERE gm.tenant_id = u.tenant_id AND gm.member_id = u.id) AS groups_json`;
+
+/** A user's app states as JSON, by app; served by the app_states primary key. */
+export const USER_APPS_SQL = `(SELECT coalesce(json_agg(json_build_object('app', s.app_id, 'state', s.state, 'since', s.since) ORDER BY s.app_id), '[]'::json)
+  FROM app_states s
+  WHERE s.tenant_id = u.tenant_id AND s.user_id = u.id) AS apps_json`;
+
+/** The pending states as a SQL list (trusted constants, not client input). */
+export const PENDING_ACTION_STATES_SQL = PENDING_ACTION_STATES.map(
+  (state) => `'${state}'`,
+).join(", ");
+
+/**
+ * A user's unfinished actions as JSON, the soonest first and at most MAX_PENDING_ACTIONS_SHOWN;
+ * served by the actions (tenant_id, user_id, id) index.
+ */
+export const USER_PENDING_ACTIONS_SQL = `(SELECT coalesce(json_agg(json_build_object('app', p.app_id, 'action', p.kind, 'run_at', p.run_at, 'state', p.state) ORDER BY p.run_at, p.id), '[]'::json)
+  FROM (SELECT a.id, a.app_id, a.kind, a.run_at, a.state FROM actions a
+        WHERE a.tenant_id = u.tenant_id AND a.user_id = u.id AND a.state IN (${PENDING_ACTION_STATES_SQL})
+        ORDER BY a.run_at, a.id LIMIT ${MAX_PENDING_ACTIONS_SHOWN}) p) AS pending_json`;
+
+/** Which per-user subqueries a read adds to `u.*`. */
+export interface UserReadParts {
+  groups: boolean;
+  apps: boolean;
+  pendingActions: boolean;
+}
+
+/** The select-list subqueries for a read (joined with commas; empty when none is wanted). */
+export function userReadColumns(parts: UserReadParts): string {
+  return [
+    parts.groups ? USER_GROUPS_SQL : undefined,
+    parts.apps ? USER_APPS_SQL : undefined,
+    parts.pendingActions ? USER_PENDING_ACTIONS_SQL : undefined,
+  ]
+    .filter((sql) => sql !== undefined)
+    .join(", ");
+}
 
 /** The indexed columns copied out of a stored resource. */
 export interface UserColumns {
@@ -76,6 +136,27 @@ export async function findUserById(
     .first<UserRow | undefined>("u.*");
   if (options.forUpdate) query.forUpdate("u");
   return query;
+}
+
+/**
+ * A user's app states and unfinished actions, for a response to a write that did not read them
+ * (a POST). Undefined when there is no such user.
+ */
+export async function findUserAppsExtension(
+  db: Db,
+  tenantId: string,
+  id: string,
+  parts: Omit<UserReadParts, "groups">,
+): Promise<Pick<UserRow, "apps_json" | "pending_json"> | undefined> {
+  const columns = userReadColumns({ ...parts, groups: false });
+  if (!isUuid(id) || columns === "") return undefined;
+  const result = await db.raw<{
+    rows: Pick<UserRow, "apps_json" | "pending_json">[];
+  }>(`SELECT ${columns} FROM users u WHERE u.tenant_id = ? AND u.id = ?`, [
+    tenantId,
+    id,
+  ]);
+  return result.rows[0];
 }
 
 /** Deletes a user; returns false when there was none. */

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import {
+  createOutboundFetch,
+  type OutboundFetch,
+} from "../../src/connectors/outbound-http.ts";
+import {
   ConnectorError,
   type ActionRequest,
   type ActionResult,
@@ -112,8 +116,22 @@ export function describeConnectorContract<Config>(
       await fake.close();
     });
 
-    const create = (config: Config) =>
-      setup.definition.create(config, testConnectorContext());
+    // Through the same restricted fetch the server gives connectors: the app's own hosts only.
+    const fetches: OutboundFetch[] = [];
+    afterEach(async () => {
+      await Promise.all(fetches.splice(0).map((f) => f.close()));
+    });
+    const create = (config: Config) => {
+      const fetch = createOutboundFetch({
+        allowedHosts: setup.definition.hostsOf(config),
+        timeoutMs: 5_000,
+      });
+      fetches.push(fetch);
+      return setup.definition.create(config, {
+        ...testConnectorContext(),
+        fetch,
+      });
+    };
 
     it("validates its config schema and lists only real secret fields", () => {
       const config = setup.configFor(fake);

@@ -282,6 +282,7 @@ describe("SCIM Bulk and discovery", () => {
       assert.equal(user.schema, URN.user);
       assert.deepEqual(user.schemaExtensions, [
         { schema: URN.enterprise, required: false },
+        { schema: URN.apps, required: false },
       ]);
       assert.equal(byId.get("Group")!.endpoint, "/Groups");
       assert.equal(byId.get("Group")!.schema, URN.group);
@@ -292,14 +293,14 @@ describe("SCIM Bulk and discovery", () => {
       assert.equal(one.body.id, "User");
     });
 
-    it("publishes the User, Group and enterprise schemas, each also by its URN", async () => {
+    it("publishes the User, Group, enterprise and apps schemas, each also by its URN", async () => {
       const res = await request(ctx.app)
         .get("/scim/v2/Schemas")
         .set(tenant.auth);
       assert.equal(res.status, 200);
       assert.deepEqual(
         (res.body.Resources as { id: string }[]).map((s) => s.id).sort(),
-        [URN.user, URN.group, URN.enterprise].sort(),
+        [URN.user, URN.group, URN.enterprise, URN.apps].sort(),
       );
       const user = await request(ctx.app)
         .get(`/scim/v2/Schemas/${URN.user}`)

@@ -12,6 +12,7 @@ export const URN = {
   user: "urn:ietf:params:scim:schemas:core:2.0:User",
   group: "urn:ietf:params:scim:schemas:core:2.0:Group",
   enterprise: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+  apps: "urn:scim-lifecycle:schemas:extension:apps:2.0:User",
   patchOp: "urn:ietf:params:scim:api:messages:2.0:PatchOp",
   listResponse: "urn:ietf:params:scim:api:messages:2.0:ListResponse",
   searchRequest: "urn:ietf:params:scim:api:messages:2.0:SearchRequest",

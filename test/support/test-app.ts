@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Express } from "express";
 import type { Knex } from "knex";
-import { createApp, type Services } from "../../src/app.ts";
+import { createApp, type LifecycleDeps, type Services } from "../../src/app.ts";
 import { createFakeClock, type FakeClock } from "../../src/clock.ts";
 import { migrateToLatest } from "../../src/db/migrate.ts";
 import { openDatabase, type Database } from "../../src/db/open-database.ts";
@@ -27,7 +27,9 @@ export interface TestTenant {
 }
 
 /** Opens the database and builds the app; call `close` in `after`. */
-export async function createTestContext(): Promise<TestContext> {
+export async function createTestContext(
+  lifecycle: LifecycleDeps = {},
+): Promise<TestContext> {
   const url = process.env.DATABASE_URL;
   const database = url
     ? await openDatabase({ databaseUrl: url, poolMax: 10 })
@@ -35,14 +37,22 @@ export async function createTestContext(): Promise<TestContext> {
   await migrateToLatest(database.knex);
   const clock = createFakeClock(new Date("2026-03-01T09:00:00.000Z"));
   const logger = createLogger({ silent: true });
-  const { app, services } = createApp({ knex: database.knex, clock, logger });
+  const { app, services } = createApp({
+    knex: database.knex,
+    clock,
+    logger,
+    ...lifecycle,
+  });
   return {
     database,
     knex: database.knex,
     clock,
     app,
     services,
-    close: () => database.close(),
+    close: async () => {
+      await services.close();
+      await database.close();
+    },
   };
 }
 

@@ -1,0 +1,209 @@
+import express, {
+  type NextFunction,
+  type Request,
+  type Response,
+} from "express";
+import type { Principal } from "../domain/scopes.ts";
+import { AppError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import type { ActionsService } from "../services/actions-service.ts";
+import type { PolicyService } from "../services/policy-service.ts";
+import type { TokensService } from "../services/tokens-service.ts";
+import type { ActionRow, ActionState } from "../store/actions-store.ts";
+import { createAuthenticate, requireScope } from "./authenticate.ts";
+
+/** Where the JSON admin API lives. */
+export const ADMIN_BASE_PATH = "/admin/v1";
+
+const ACTION_STATES: readonly ActionState[] = [
+  "pending",
+  "running",
+  "in_progress",
+  "succeeded",
+  "failed",
+  "cancelled",
+  "skipped",
+];
+
+/**
+ * The admin JSON API: the tenant's policy (read, validate, apply, dry run) and the action queue
+ * (list, retry, cancel). Reads need `audit:read`; changes need `admin`.
+ */
+export function createAdminRouter(deps: {
+  tokens: TokensService;
+  policies: PolicyService;
+  actions: ActionsService;
+  logger: Logger;
+  translateError: (error: unknown) => unknown;
+}): express.Router {
+  const router = express.Router();
+  const principal = (req: Request): Principal => req.principal!;
+  const wrap =
+    (handler: (req: Request, res: Response) => Promise<void>) =>
+    (req: Request, res: Response, next: NextFunction) => {
+      handler(req, res).catch(next);
+    };
+
+  router.use(createAuthenticate(deps.tokens));
+  router.use(express.json({ limit: "1mb" }));
+
+  router.get(
+    "/policy",
+    requireScope("audit:read"),
+    wrap(async (req, res) => {
+      const current = await deps.policies.currentDocument(
+        principal(req).tenantId,
+      );
+      res.json(current ?? { version: 0, document: { apps: [], rules: [] } });
+    }),
+  );
+  router.post(
+    "/policy/validate",
+    requireScope("admin"),
+    wrap(async (req, res) => {
+      res.json({ problems: deps.policies.validate(req.body) });
+    }),
+  );
+  router.put(
+    "/policy",
+    requireScope("admin"),
+    wrap(async (req, res) => {
+      const applied = await deps.policies.apply(
+        principal(req).tenantId,
+        req.body,
+        { source: "api", tokenId: principal(req).tokenId },
+      );
+      res.status(applied.changed ? 201 : 200).json(applied);
+    }),
+  );
+  router.post(
+    "/policy/plan",
+    requireScope("admin"),
+    wrap(async (req, res) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      if (typeof body.event !== "string" || typeof body.userId !== "string") {
+        throw new AppError(
+          "request.invalid",
+          "send { event, userId, groupId?, document? }",
+        );
+      }
+      const plan = await deps.actions.dryRun(principal(req).tenantId, {
+        event: body.event,
+        userId: body.userId,
+        ...(typeof body.groupId === "string" ? { groupId: body.groupId } : {}),
+        ...(body.document !== undefined ? { document: body.document } : {}),
+      });
+      res.json({
+        actions: plan.actions.map((a) => ({
+          app: a.app_id,
+          action: a.kind,
+          runAt: a.run_at,
+          params: a.params,
+          condition: a.condition,
+          rule: a.rule_id,
+          policyVersion: a.policy_version,
+        })),
+        cancels: plan.cancels.map((c) => ({
+          app: c.app_id,
+          actions: c.kinds ?? "all",
+          rule: c.rule_id,
+        })),
+      });
+    }),
+  );
+
+  router.get(
+    "/actions",
+    requireScope("audit:read"),
+    wrap(async (req, res) => {
+      const query = req.query as Record<string, string | undefined>;
+      const states = query.state?.split(",").filter(Boolean) ?? [];
+      for (const state of states) {
+        if (!ACTION_STATES.includes(state as ActionState)) {
+          throw new AppError(
+            "request.invalid",
+            `state must be among ${ACTION_STATES.join(", ")}`,
+          );
+        }
+      }
+      const limit = Math.min(Number(query.limit ?? 100) || 100, 1000);
+      const rows = await deps.actions.list(principal(req).tenantId, {
+        ...(query.user ? { userId: query.user } : {}),
+        ...(query.app ? { appId: query.app } : {}),
+        ...(states.length ? { states: states as ActionState[] } : {}),
+        ...(query.before ? { beforeId: query.before } : {}),
+        limit,
+      });
+      res.json({
+        actions: rows.map(formatAction),
+        ...(rows.length === limit
+          ? { next: `?before=${rows[rows.length - 1]!.id}` }
+          : {}),
+      });
+    }),
+  );
+  for (const verb of ["retry", "cancel"] as const) {
+    router.post(
+      `/actions/:id/${verb}`,
+      requireScope("admin"),
+      wrap(async (req, res) => {
+        const id = String(req.params.id);
+        const row =
+          verb === "retry"
+            ? await deps.actions.retry(principal(req), id)
+            : await deps.actions.cancel(principal(req), id);
+        res.json(formatAction(row));
+      }),
+    );
+  }
+
+  router.use((_req, _res, next) => {
+    next(new AppError("request.not_found", "no such admin endpoint"));
+  });
+  router.use(
+    (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+      const translated = deps.translateError(error);
+      const known = translated instanceof AppError ? translated : undefined;
+      if (!known) {
+        deps.logger.error("admin request failed", {
+          requestId: req.requestId,
+          error: (error as Error)?.message,
+        });
+      }
+      const status = known?.status ?? 500;
+      if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
+      res.status(status).json({
+        error: known?.code ?? "internal",
+        message: known?.message ?? "internal error",
+        ...(known?.details ? { details: known.details } : {}),
+      });
+    },
+  );
+  return router;
+}
+
+function formatAction(row: ActionRow) {
+  return {
+    id: row.id,
+    app: row.app_id,
+    action: row.kind,
+    userId: row.user_id,
+    groupId: row.group_id,
+    state: row.state,
+    runAt: row.run_at,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    params: row.params,
+    lastError: row.last_error,
+    result: row.result,
+    rule: row.rule_id,
+    policyVersion: row.policy_version,
+    event: {
+      id: row.event_id,
+      type: row.event_type,
+      at: row.event_occurred_at,
+    },
+    createdAt: row.created_at,
+    finishedAt: row.finished_at,
+  };
+}
