@@ -46,7 +46,10 @@ export function createActionPlanner(deps: {
     // Inside a write's transaction, read through it: the embedded database has one connection.
     const row = trx
       ? await findUserById(trx, tenantId, id)
-      : await userReads.byId(tenantId, id);
+      : await userReads.byId(tenantId, id, {
+          apps: false,
+          pendingActions: false,
+        });
     return row ? { ...row.resource, id: row.id } : undefined;
   }
 

@@ -1,10 +1,5 @@
 import { z } from "zod";
 import {
-  connectorErrorFromResponse,
-  fetchFromApp,
-  readJsonBody,
-} from "../outbound-http.ts";
-import {
   ConnectorError,
   defineConnector,
   type ActionGroup,
@@ -12,7 +7,6 @@ import {
   type ActionResult,
   type ActionSubject,
   type ConnectorActionDefinition,
-  type ConnectorContext,
 } from "../types.ts";
 import {
   SCIM_URN,
@@ -20,6 +14,7 @@ import {
   isContainedIn,
   mapScimUser,
 } from "./map-scim-user.ts";
+import { createScimHttpClient, type ScimResource } from "./scim-http-client.ts";
 
 /** An app's outbound SCIM config (the token already resolved from the environment). */
 export const scimConfigSchema = z.object({
@@ -38,114 +33,7 @@ export const scimConfigSchema = z.object({
 /** A SCIM app's config. */
 export type ScimConfig = z.infer<typeof scimConfigSchema>;
 
-type ScimResource = Record<string, unknown> & { id: string };
-
 const noParams = z.looseObject({});
-
-function isResource(value: unknown): value is ScimResource {
-  return (
-    value !== null &&
-    typeof value === "object" &&
-    typeof (value as { id?: unknown }).id === "string"
-  );
-}
-
-/** A SCIM filter string literal (RFC 7644 §3.4.2.2 uses JSON string syntax). */
-function literal(value: string): string {
-  return JSON.stringify(value);
-}
-
-/** The SCIM calls the connector makes, with errors already mapped to ConnectorErrors. */
-function createScimClient(config: ScimConfig, ctx: ConnectorContext) {
-  const base = config.baseUrl.replace(/\/+$/, "");
-  const appName = `SCIM app ${new URL(config.baseUrl).host}`;
-
-  async function send(
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<Response> {
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${config.token}`,
-      accept: "application/scim+json, application/json",
-    };
-    if (body !== undefined) headers["content-type"] = "application/scim+json";
-    return fetchFromApp(ctx.fetch, `${base}${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  }
-
-  async function resourceOf(
-    res: Response,
-    what: string,
-  ): Promise<ScimResource> {
-    const body = await readJsonBody(res);
-    if (!isResource(body)) {
-      throw new ConnectorError(
-        "retryable",
-        `${appName} answered ${what} without a SCIM resource`,
-        { status: res.status },
-      );
-    }
-    return body;
-  }
-
-  /** Sends and returns the response when its status is ok or listed in `allow`. */
-  async function call(
-    method: string,
-    path: string,
-    body?: unknown,
-    allow: number[] = [],
-  ): Promise<Response> {
-    const res = await send(method, path, body);
-    if (res.ok || allow.includes(res.status)) return res;
-    throw await connectorErrorFromResponse(res, appName, {
-      redact: [config.token],
-    });
-  }
-
-  async function getById(type: "Users" | "Groups", id: string, query = "") {
-    const res = await call(
-      "GET",
-      `/${type}/${encodeURIComponent(id)}${query}`,
-      undefined,
-      [404],
-    );
-    if (res.status === 404) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    return resourceOf(res, `GET /${type}/{id}`);
-  }
-
-  async function findOne(
-    type: "Users" | "Groups",
-    filter: string,
-    extraQuery = "",
-  ): Promise<ScimResource | undefined> {
-    const res = await call(
-      "GET",
-      `/${type}?filter=${encodeURIComponent(filter)}${extraQuery}`,
-    );
-    const list = (await readJsonBody(res)) as
-      { Resources?: unknown } | undefined;
-    const resources = Array.isArray(list?.Resources)
-      ? list.Resources.filter(isResource)
-      : [];
-    if (resources.length > 1) {
-      throw new ConnectorError(
-        "rejected",
-        `${appName} has ${resources.length} ${type} matching ${filter}`,
-        { code: "ambiguous_match" },
-      );
-    }
-    return resources[0];
-  }
-
-  return { appName, call, resourceOf, getById, findOne };
-}
 
 /** Talks SCIM 2.0 to any app that takes it (Slack, GitHub Enterprise, Zoom, PagerDuty, …). */
 export const scimConnector = defineConnector<ScimConfig>({
@@ -199,7 +87,7 @@ export const scimConnector = defineConnector<ScimConfig>({
   hostsOf: (config) =>
     config.allowedHosts ?? [new URL(config.baseUrl).hostname],
   create: (config, ctx) => {
-    const client = createScimClient(config, ctx);
+    const client = createScimHttpClient(config, ctx);
 
     /** The downstream user: by the id we saved, else by the matchBy attribute. */
     async function findUser(
