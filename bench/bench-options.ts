@@ -7,6 +7,7 @@ export const SCENARIO_NAMES = [
   "patch-active",
   "put",
   "member-add",
+  "lifecycle",
 ] as const;
 
 /** One scenario's name. */
@@ -20,6 +21,10 @@ export interface BenchOptions {
   connections: number;
   groupMembers: number;
   only: ScenarioName[];
+  /** BENCH_LIFECYCLE_USERS: users deactivated in one burst by the lifecycle scenario. */
+  lifecycleUsers: number;
+  /** BENCH_LIFECYCLE_LATENCY_USERS: users deactivated one at a time (idle-queue latency). */
+  lifecycleLatencyUsers: number;
   /** BENCH_KEEP=1: leave the database (or PGlite folder) in place for inspection. */
   keep: boolean;
   /** VACUUM (ANALYZE) after seeding on PostgreSQL (BENCH_VACUUM=0 to measure the just-imported state). */
@@ -70,6 +75,20 @@ export function readBenchOptions(
     0,
     problems,
   );
+  const lifecycleUsers = positiveInteger(
+    env,
+    "BENCH_LIFECYCLE_USERS",
+    5_000,
+    1,
+    problems,
+  );
+  const lifecycleLatencyUsers = positiveInteger(
+    env,
+    "BENCH_LIFECYCLE_LATENCY_USERS",
+    200,
+    1,
+    problems,
+  );
   const requested = (env.BENCH_ONLY ?? "")
     .split(",")
     .map((s) => s.trim())
@@ -84,7 +103,7 @@ export function readBenchOptions(
     requested.length === 0
       ? [...SCENARIO_NAMES]
       : SCENARIO_NAMES.filter((name) => requested.includes(name));
-  if (groupMembers >= users) {
+  if (groupMembers >= users && only.includes("member-add")) {
     problems.push(
       `BENCH_GROUP_MEMBERS (${groupMembers}) must be below BENCH_USERS (${users}): member-add needs users outside the group`,
     );
@@ -107,6 +126,8 @@ export function readBenchOptions(
     connections,
     groupMembers,
     only,
+    lifecycleUsers,
+    lifecycleLatencyUsers,
     keep: env.BENCH_KEEP === "1" || env.BENCH_KEEP === "true",
     vacuum: env.BENCH_VACUUM !== "0" && env.BENCH_VACUUM !== "false",
     ...(databaseUrl ? { databaseUrl } : {}),

@@ -58,19 +58,31 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
+/** Extras for a server started on a database an earlier server already set up. */
+export interface BenchServerOptions {
+  /** The bootstrap token to keep (default: a fresh random one). */
+  token?: string;
+  /** More environment, e.g. the lifecycle scenario's `SCIM_LIFECYCLE_CONFIG` and app secrets. */
+  env?: Record<string, string>;
+}
+
 /**
  * Spawns `node --import tsx src/main.ts serve` on a free loopback port with a random bootstrap
  * token. Register `stop()` for clean-up before awaiting `ready()`.
  */
 export async function spawnBenchServer(
   databaseEnv: Record<string, string>,
+  options: BenchServerOptions = {},
 ): Promise<BenchServer> {
   const port = await findFreePort();
-  const token = `scl_${randomBytes(32).toString("base64url")}`;
+  const token = options.token ?? `scl_${randomBytes(32).toString("base64url")}`;
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DATABASE_URL;
   delete env.DATA_DIR;
-  Object.assign(env, databaseEnv, {
+  // Only the lifecycle scenario runs with a policy, one the bench writes: a config from the shell
+  // would make the other scenarios plan actions (and could call real apps).
+  delete env.SCIM_LIFECYCLE_CONFIG;
+  Object.assign(env, databaseEnv, options.env ?? {}, {
     PORT: String(port),
     HOST: "127.0.0.1",
     LOG_LEVEL: "warn",

@@ -18,6 +18,9 @@ export const TARGETS: Record<ScenarioName, Target> = {
   "patch-active": { minRps: 1_000 },
   put: { minRps: 1_000 },
   "member-add": { minRps: 1_000 },
+  // Not requests: actions/s received downstream in a burst, and the p99 in ms from a PATCH
+  // active=false to the app receiving the suspend, with an idle queue.
+  lifecycle: { minRps: 300, maxP99Ms: 1_000 },
 };
 
 /** The seeding goal in users per second. */
@@ -62,6 +65,92 @@ export interface SeedResult {
   group?: { members: number; method: string; seconds: number };
   targetUsersPerS: number;
   targetMet: boolean;
+  failed: boolean;
+}
+
+/** Deactivations one at a time: from sending the PATCH to the app receiving the suspend. */
+export interface LifecycleLatency {
+  users: number;
+  /** Users whose suspend arrived (the others timed out). */
+  received: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  meanMs: number;
+  /** The PATCH alone: sent → answered. */
+  patchP50Ms: number;
+  patchP99Ms: number;
+  patchNon2xx: number;
+  cpu: CpuShares;
+  targetMet: boolean;
+}
+
+/** A burst of deactivations: how fast the actions reach the app. */
+export interface LifecycleBurst {
+  users: number;
+  /** The SCIM side: autocannon's figures for the PATCHes. */
+  patch: {
+    perS: number;
+    seconds: number;
+    p50Ms: number;
+    p99Ms: number;
+    ok: number;
+    non2xx: number;
+    errors: number;
+    timeouts: number;
+  };
+  received: number;
+  /** First suspend received → last suspend received. */
+  firstToLastS: number;
+  actionsPerS: number;
+  /** First PATCH sent → last suspend received. */
+  overallS: number;
+  overallPerS: number;
+  /** Suspends still to come when the last PATCH was answered, and how long they took. */
+  backlogAtLastPatch: number;
+  drainS: number;
+  /**
+   * The drain alone (last PATCH answered → last suspend): only the worker runs, so this is the
+   * action's own rate and cost. Left out when fewer than 200 actions were left to drain.
+   */
+  drain:
+    | {
+        actionsPerS: number;
+        cpu: CpuShares;
+        serverMsPerAction: number;
+        postgresMsPerAction: number;
+      }
+    | undefined;
+  /** First PATCH sent → no action of the app left pending or running in the server. */
+  recordedS: number | undefined;
+  cpu: CpuShares;
+  /** CPU ms per deactivation (PATCH plus action) in the server and in PostgreSQL. */
+  serverMsPerUser: number;
+  postgresMsPerUser: number;
+  targetMet: boolean;
+}
+
+/** The lifecycle scenario's figures. */
+export interface LifecycleResult {
+  name: "lifecycle";
+  describes: string;
+  warmupUsers: number;
+  latency: LifecycleLatency;
+  burst: LifecycleBurst;
+  /** The fake app's count of effects applied twice (must be 0). */
+  duplicateEffects: number;
+  /** Suspend requests the app did not answer with 200. */
+  suspendNon200: number;
+  /** Users who got more than one suspend request. */
+  repeatedSuspends: number;
+  /** Requests to the app other than members/suspend. */
+  otherRequests: number;
+  /** The app's actions in the server at the end, by state. */
+  actionStates: Record<string, number>;
+  target: Target;
+  targetMet: boolean;
+  /** The PATCHes mostly failed, or most suspends never arrived. */
   failed: boolean;
 }
 
@@ -169,10 +258,51 @@ function cpuText(cpu: CpuShares): string {
     .join("/");
 }
 
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const verdict = (met: boolean) => (met ? "met" : "MISSED");
+const msText = (ms: number) => (Number.isNaN(ms) ? "-" : String(ms));
+
+/** The lifecycle scenario's lines under the table. */
+export function formatLifecycle(r: LifecycleResult): string {
+  const l = r.latency;
+  const b = r.burst;
+  const lines = [
+    `lifecycle: ${r.describes}`,
+    `  latency, idle queue (${l.users} users one at a time, PATCH sent → suspend received): ` +
+      `p50 ${l.p50Ms} ms, p90 ${l.p90Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms` +
+      ` (the PATCH alone: p50 ${l.patchP50Ms} ms, p99 ${l.patchP99Ms} ms)` +
+      `${l.received < l.users ? `; ${l.users - l.received} never arrived` : ""}` +
+      `${l.patchNon2xx > 0 ? `; ${l.patchNon2xx} PATCH non-2xx` : ""}` +
+      `; target p99 ≤ ${int(r.target.maxP99Ms ?? 0)} ms: ${verdict(l.targetMet)}; cpu ${cpuText(l.cpu)}`,
+    `  burst of ${int(b.users)}: PATCHes ${int(b.patch.perS)}/s (${b.patch.ok} 2xx, ${b.patch.non2xx} non-2xx, ` +
+      `${b.patch.errors}/${b.patch.timeouts} err/timeout in ${b.patch.seconds} s; p50 ${b.patch.p50Ms} ms, p99 ${b.patch.p99Ms} ms)`,
+    `    suspends received: ${int(b.received)} of ${int(b.users)}; first → last ${b.firstToLastS} s = ` +
+      `${int(b.actionsPerS)} actions/s; first PATCH → last suspend ${b.overallS} s = ${int(b.overallPerS)} actions/s; ` +
+      `${int(b.backlogAtLastPatch)} still queued at the last PATCH, drained in ${b.drainS} s` +
+      `${b.recordedS !== undefined ? `; all recorded ${b.recordedS} s after the first PATCH` : "; NOT all recorded"}`,
+    `    target ≥ ${int(r.target.minRps)} actions/s: ${verdict(b.targetMet)}; cpu ${cpuText(b.cpu)}; ` +
+      `per deactivation ${b.serverMsPerUser} ms server, ${msText(b.postgresMsPerUser)} ms PostgreSQL CPU`,
+    ...(b.drain
+      ? [
+          `    drain alone (worker only): ${int(b.drain.actionsPerS)} actions/s; cpu ${cpuText(b.drain.cpu)}; ` +
+            `per action ${b.drain.serverMsPerAction} ms server, ${msText(b.drain.postgresMsPerAction)} ms PostgreSQL CPU`,
+        ]
+      : []),
+    `  duplicate effects ${r.duplicateEffects}; suspends not answered 200: ${r.suspendNon200}; users suspended twice: ` +
+      `${r.repeatedSuspends}; other app requests: ${r.otherRequests}; actions: ` +
+      Object.entries(r.actionStates)
+        .map(([state, count]) => `${count} ${state}`)
+        .join(", "),
+    `  lifecycle overall: ${r.failed ? "FAILED" : verdict(r.targetMet)}`,
+  ];
+  return lines.join("\n");
+}
+
 /** The results table printed at the end of a run. */
 export function formatReport(
   seed: SeedResult | undefined,
   scenarios: ScenarioResult[],
+  lifecycle?: LifecycleResult,
 ): string {
   const parts: string[] = [];
   if (seed) {
@@ -196,24 +326,27 @@ export function formatReport(
     targetText(s.target),
     s.failed ? "FAILED" : s.targetMet ? "met" : "MISSED",
   ]);
-  parts.push(
-    table(
-      [
-        "scenario",
-        "req/s",
-        "p50 ms",
-        "p99 ms",
-        "2xx",
-        "non-2xx",
-        "err/timeout",
-        "srv ms/req",
-        "cpu % srv/pg/gen/other",
-        "target",
-        "",
-      ],
-      rows,
-    ),
-  );
+  if (rows.length > 0) {
+    parts.push(
+      table(
+        [
+          "scenario",
+          "req/s",
+          "p50 ms",
+          "p99 ms",
+          "2xx",
+          "non-2xx",
+          "err/timeout",
+          "srv ms/req",
+          "cpu % srv/pg/gen/other",
+          "target",
+          "",
+        ],
+        rows,
+      ),
+    );
+  }
+  if (lifecycle) parts.push(formatLifecycle(lifecycle));
   const cores = scenarios[0]?.cpu.cores ?? seed?.cpu.cores ?? 0;
   parts.push(
     `srv ms/req: server CPU per request. cpu %: of one core (${cores} cores = ${cores * 100}%) used by ` +

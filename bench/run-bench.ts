@@ -9,9 +9,11 @@ import {
   seedResult,
   TARGETS,
   writeResults,
+  type LifecycleResult,
   type ScenarioResult,
   type SeedResult,
 } from "./report.ts";
+import { runLifecycleScenario, startLifecycleApps } from "./lifecycle.ts";
 import { runLoad, stopRunningLoads } from "./run-load.ts";
 import {
   createScenarios,
@@ -211,7 +213,10 @@ async function main(): Promise<number> {
       `seeded: ${seed.usersPerS} users/s, ${seed.ok} created, ${seed.non2xx} non-2xx, ${seed.errors} errors; ` +
         `${users.length} users listed back`,
     );
-    if (users.length <= options.groupMembers) {
+    if (
+      options.only.includes("member-add") &&
+      users.length <= options.groupMembers
+    ) {
       throw new Error(
         `only ${users.length} users exist; cannot build a group of ${options.groupMembers} and add others`,
       );
@@ -280,9 +285,49 @@ async function main(): Promise<number> {
       );
     }
 
-    const failure = running.failure();
+    // Last, on its own users and a server restarted with the lifecycle config, so the scenarios
+    // above run without a policy exactly as before.
+    let current: BenchServer = running;
+    let lifecycle: LifecycleResult | undefined;
+    if (options.only.includes("lifecycle") && !running.failure()) {
+      const apps = await startLifecycleApps(options);
+      cleanups.add("stop the fake Dropbox, remove the lifecycle config", () =>
+        apps.dispose(),
+      );
+      log(
+        `lifecycle: fake Dropbox at ${apps.fake.url} with ${options.users + apps.count} members; ` +
+          `restarting the server with SCIM_LIFECYCLE_CONFIG=${apps.configPath}`,
+      );
+      await running.stop();
+      const next = await spawnBenchServer(database.env, {
+        token: running.token,
+        env: apps.serverEnv,
+      });
+      server = next;
+      current = next;
+      cleanups.add("stop the lifecycle server", () => next.stop());
+      await next.ready();
+      next.onUnexpectedExit(() => {
+        log(`the server exited unexpectedly:\n${next.outputTail()}`);
+        stopRunningLoads();
+      });
+      log(`  server: pid ${next.pid} at ${next.scimUrl}`);
+      lifecycle = await runLifecycleScenario({
+        server: next,
+        apps,
+        options,
+        postmasterPid: database.postmasterPid,
+        log,
+      });
+      log(
+        `  lifecycle: p99 ${lifecycle.latency.p99Ms} ms (idle queue), ${lifecycle.burst.actionsPerS} actions/s ` +
+          `(burst of ${lifecycle.burst.users}), ${lifecycle.duplicateEffects} duplicate effects`,
+      );
+    }
+
+    const failure = current.failure();
     const counts = failure ? undefined : await tableCounts(database);
-    process.stdout.write(`\n${formatReport(seed, results)}\n\n`);
+    process.stdout.write(`\n${formatReport(seed, results, lifecycle)}\n\n`);
     const file = await writeResults(startedAt, {
       startedAt: startedAt.toISOString(),
       machineBusyBeforePct: busyBefore,
@@ -304,10 +349,11 @@ async function main(): Promise<number> {
       seed,
       vacuumAfterSeeding: vacuum ?? false,
       scenarios: results,
+      ...(lifecycle ? { lifecycle } : {}),
       targets: TARGETS,
       ...(counts ? { tableRows: counts } : {}),
       ...(failure
-        ? { serverFailure: failure, serverOutput: running.outputTail() }
+        ? { serverFailure: failure, serverOutput: current.outputTail() }
         : {}),
     });
     log(`results written to ${file}`);
@@ -318,6 +364,7 @@ async function main(): Promise<number> {
     const failed = [
       ...(seed.failed ? ["seeding"] : []),
       ...results.filter((r) => r.failed).map((r) => r.name),
+      ...(lifecycle?.failed ? ["lifecycle"] : []),
     ];
     if (failed.length > 0) {
       log(`FAILED: mostly non-2xx responses in ${failed.join(", ")}`);

@@ -2,6 +2,7 @@
 # Starts (or stops) a throwaway PostgreSQL cluster on 127.0.0.1 for tests and benchmarks.
 #   scripts/pg-temp.sh start [port]   prints the DATABASE_URL to use
 #   scripts/pg-temp.sh stop
+#   scripts/pg-temp.sh restart        immediate restart (drops connections; fault tests)
 set -euo pipefail
 PORT="${2:-55432}"
 DIR="${PG_TEMP_DIR:-/tmp/scim-lifecycle-pg}"
@@ -37,8 +38,12 @@ CONF
   stop)
     as_pg "'$BIN/pg_ctl' -D '$DIR' -m fast -w stop" >/dev/null || true
     ;;
+  restart)
+    # Drops every connection, as a failover or a crash-restart does (fault tests).
+    as_pg "'$BIN/pg_ctl' -D '$DIR' -m immediate -w restart -l '$DIR/server.log'" >/dev/null
+    ;;
   *)
-    echo "usage: $0 start [port] | stop" >&2
+    echo "usage: $0 start [port] | stop | restart" >&2
     exit 2
     ;;
 esac

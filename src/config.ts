@@ -33,6 +33,12 @@ const ConfigSchema = z.object({
     .transform((v) => v === "true"),
   lifecycleConfig: z.string().min(1).optional(),
   workerConcurrency: z.coerce.number().int().min(1).max(256).default(16),
+  actionLeaseMs: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(600_000)
+    .default(30_000),
   outboundAllowLinkLocal: z
     .enum(["true", "false"])
     .default("false")
@@ -58,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webConcurrency: env.WEB_CONCURRENCY,
     lifecycleConfig: env.SCIM_LIFECYCLE_CONFIG || undefined,
     workerConcurrency: env.WORKER_CONCURRENCY,
+    actionLeaseMs: env.ACTION_LEASE_MS,
     outboundAllowLinkLocal: env.OUTBOUND_ALLOW_LINK_LOCAL,
   };
   const parsed = ConfigSchema.refine(
@@ -83,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       webConcurrency: "WEB_CONCURRENCY",
       lifecycleConfig: "SCIM_LIFECYCLE_CONFIG",
       workerConcurrency: "WORKER_CONCURRENCY",
+      actionLeaseMs: "ACTION_LEASE_MS",
       outboundAllowLinkLocal: "OUTBOUND_ALLOW_LINK_LOCAL",
     };
     const problems = parsed.error.issues.map((issue) => {

@@ -35,6 +35,7 @@ export async function serve(
     readSecret: createSecretReader(),
     outbound: { allowLinkLocal: config.outboundAllowLinkLocal },
     workerConcurrency: config.workerConcurrency,
+    actionLeaseMs: config.actionLeaseMs,
   });
   const issued = options.clusterWorker
     ? undefined

@@ -241,8 +241,8 @@ function networkMessage(error: unknown): string {
 }
 
 /**
- * Turns whatever a fetch threw into a ConnectorError: ours pass through, timeouts and network
- * failures become retryable, and an abort by the caller stays an abort.
+ * Turns whatever a fetch threw into a ConnectorError: ours (refusals) pass through; timeouts,
+ * network failures and aborts (a shutting-down worker) become retryable.
  */
 export function connectorErrorFromFetchFailure(
   error: unknown,
@@ -254,7 +254,9 @@ export function connectorErrorFromFetchFailure(
   if (isTimeout(error)) {
     return new ConnectorError(
       "retryable",
-      `${redactUrl(url)} did not answer within ${timeoutMs ?? "the allowed"} ms`,
+      timeoutMs === undefined
+        ? `${redactUrl(url)} did not answer in time`
+        : `${redactUrl(url)} did not answer within ${timeoutMs} ms`,
       { cause: error },
     );
   }

@@ -278,6 +278,10 @@ export async function retryAction(
       run_at: now,
       finished_at: null,
       updated_at: now,
+      // A fresh start: a kept deadline would time the retry out before it runs, and a kept job
+      // (failed or stuck) would be polled instead of started again.
+      job: null,
+      job_deadline: null,
     });
   return updated === 1;
 }

@@ -93,7 +93,8 @@ export function createWorker(deps: {
 
   async function sweepIfDue(force = false): Promise<void> {
     const now = Date.now();
-    if (!force && now - lastSweepAt < LEASE_SWEEP_MS) return;
+    if (!force && now - lastSweepAt < Math.min(LEASE_SWEEP_MS, leaseMs / 2))
+      return;
     lastSweepAt = now;
     const swept = await sweepExpiredLeases(db, clock.now());
     if (swept > 0) logger.warn("returned actions of a lost worker", { swept });

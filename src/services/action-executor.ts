@@ -178,7 +178,8 @@ export function createActionExecutor(deps: {
     try {
       result = await runtime.instance.run(request);
     } catch (error) {
-      return failureDecision(action, error, now, base, fail);
+      // Windows and backoff count from when the app answered, not from when we asked.
+      return failureDecision(action, error, clock.now(), base, fail);
     }
     const durationMs = Date.now() - started;
     if (result.status === "in_progress") {

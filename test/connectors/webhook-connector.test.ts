@@ -358,6 +358,19 @@ describe("webhook connector", () => {
       assert.equal(fake.requests().length, 0);
     });
 
+    it("rejects a header value HTTP cannot carry instead of crashing", async () => {
+      const error = await rejects(
+        create(backupConfig(fake)).run(
+          request("notify", {
+            params: { managerEmail: "Łukasz <ł@example.com>" },
+          }),
+        ),
+        "rejected",
+      );
+      assert.match(error.message, /X-Manager/);
+      assert.equal(fake.requests().length, 0);
+    });
+
     it("rejects an action the config does not define as misconfigured", async () => {
       await rejects(
         create(backupConfig(fake)).run(request("wipe")),

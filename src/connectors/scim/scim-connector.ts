@@ -14,7 +14,11 @@ import {
   isContainedIn,
   mapScimUser,
 } from "./map-scim-user.ts";
-import { createScimHttpClient, type ScimResource } from "./scim-http-client.ts";
+import {
+  createScimHttpClient,
+  scimLiteral,
+  type ScimResource,
+} from "./scim-http-client.ts";
 
 /** An app's outbound SCIM config (the token already resolved from the environment). */
 export const scimConfigSchema = z.object({
@@ -110,7 +114,7 @@ export const scimConnector = defineConnector<ScimConfig>({
           { code: "no_match_value" },
         );
       }
-      return client.findOne("Users", `${config.matchBy} eq ${literal(value)}`);
+      return client.findOne("Users", config.matchBy, value);
     }
 
     async function requireUser(subject: ActionSubject): Promise<ScimResource> {
@@ -236,17 +240,19 @@ export const scimConnector = defineConnector<ScimConfig>({
       group: ActionGroup,
       create: boolean,
     ): Promise<string | undefined> {
-      const saved = group.ref.groupId ?? group.ref.id;
+      const saved = group.ref.groupId;
       if (typeof saved === "string") {
         const byId = await client.getById("Groups", saved, "?attributes=id");
         if (byId) return byId.id;
       }
-      const filter = `displayName eq ${literal(group.displayName)}`;
-      const found = await client.findOne(
-        "Groups",
-        filter,
-        "&excludedAttributes=members",
-      );
+      const find = () =>
+        client.findOne(
+          "Groups",
+          "displayName",
+          group.displayName,
+          "&excludedAttributes=members",
+        );
+      const found = await find();
       if (found || !create) return found?.id;
       const res = await client.call(
         "POST",
@@ -261,9 +267,7 @@ export const scimConnector = defineConnector<ScimConfig>({
       if (res.status !== 409)
         return (await client.resourceOf(res, "POST /Groups")).id;
       await res.body?.cancel();
-      return (
-        await client.findOne("Groups", filter, "&excludedAttributes=members")
-      )?.id;
+      return (await find())?.id;
     }
 
     async function pushGroup(request: ActionRequest): Promise<ActionResult> {
@@ -310,7 +314,7 @@ export const scimConnector = defineConnector<ScimConfig>({
       const operation =
         op === "add"
           ? { op: "add", path: "members", value: [{ value: user.id }] }
-          : { op: "remove", path: `members[value eq ${literal(user.id)}]` };
+          : { op: "remove", path: `members[value eq ${scimLiteral(user.id)}]` };
       const res = await client.call(
         "PATCH",
         `/Groups/${encodeURIComponent(groupId)}`,

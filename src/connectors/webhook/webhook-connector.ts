@@ -261,8 +261,18 @@ function createSender(config: WebhookConfig, ctx: ConnectorContext) {
       for (const [name, value] of Object.entries({
         ...config.headers,
         ...options.headers,
-      }))
-        headers.set(name, value.replace(/[\r\n]+/g, " "));
+      })) {
+        try {
+          headers.set(name, value.replace(/[\r\n]+/g, " "));
+        } catch (error) {
+          // Header values are Latin-1 only; a rendered "Zoë Łukasz" cannot be sent as is.
+          throw new ConnectorError(
+            "rejected",
+            `header ${name} cannot carry its rendered value`,
+            { cause: error },
+          );
+        }
+      }
       headers.set("accept", "application/json");
       if (options.body !== undefined)
         headers.set("content-type", "application/json");
