@@ -36,7 +36,8 @@ export interface ClaimedAction {
  * overtakes the create. Deferred actions (`after: 30d`) that are not yet due do not block later
  * ones. Two workers never claim the same row (`SKIP LOCKED`), and never two heads of one key:
  * the second head only exists once the first has finished. Apps inside a Retry-After window are
- * skipped.
+ * skipped. "Deferred" means never claimed (`claims` = 0): an action that waits after a claim (a
+ * retry, a Retry-After, a rate-limit wait) keeps its place.
  */
 export async function claimActions(
   db: Db,
@@ -51,7 +52,7 @@ export async function claimActions(
            SELECT 1 FROM actions b
            WHERE b.tenant_id = a.tenant_id AND b.serial_key = a.serial_key AND b.id < a.id
              AND b.state IN ('pending', 'running', 'in_progress')
-             AND (b.state <> 'pending' OR b.run_at <= ?::timestamptz OR b.attempts > 0))
+             AND (b.state <> 'pending' OR b.run_at <= ?::timestamptz OR b.claims > 0))
          AND NOT EXISTS (
            SELECT 1 FROM app_throttles t
            WHERE t.tenant_id = a.tenant_id AND t.app_id = a.app_id
@@ -63,6 +64,7 @@ export async function claimActions(
      UPDATE actions SET
        state = 'running',
        attempts = actions.attempts + CASE WHEN actions.state = 'pending' THEN 1 ELSE 0 END,
+       claims = actions.claims + 1,
        lease_owner = ?, lease_expires_at = ?::timestamptz, updated_at = ?::timestamptz
      FROM candidates WHERE actions.id = candidates.id
      RETURNING actions.*`,

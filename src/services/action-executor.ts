@@ -58,10 +58,6 @@ export function createActionExecutor(deps: {
   random?: () => number;
 }) {
   const { knex, clock, logger } = deps;
-  // Retry-After windows this process learnt, checked before each call (the database has them
-  // too, for other processes and for claims).
-  const blocked = new Map<string, number>();
-
   async function runtimeOf(
     action: ClaimedAction,
   ): Promise<AppRuntime | string> {
@@ -234,14 +230,20 @@ export function createActionExecutor(deps: {
     action: ClaimedAction,
     now: Date,
   ): Promise<Date | undefined> {
-    const mapKey = `${action.tenant_id}|${action.app_id}`;
-    const local = blocked.get(mapKey);
-    if (local !== undefined && local > now.getTime()) return new Date(local);
-    return appBlockedUntil(
+    const local = deps.appConnectors.blockedUntil(
+      action.tenant_id,
+      action.app_id,
+    );
+    if (local) return local;
+    // Another process may have learnt of a window since this action was claimed.
+    const shared = await appBlockedUntil(
       knex,
       { tenantId: action.tenant_id, appId: action.app_id },
       now,
     );
+    if (shared)
+      deps.appConnectors.block(action.tenant_id, action.app_id, shared);
+    return shared;
   }
 
   function failureDecision(
@@ -275,7 +277,7 @@ export function createActionExecutor(deps: {
           ? error.retryAfterMs
           : 60_000;
       const until = new Date(now.getTime() + waitMs);
-      blocked.set(`${action.tenant_id}|${action.app_id}`, until.getTime());
+      deps.appConnectors.block(action.tenant_id, action.app_id, until);
       return {
         outcome: {
           state: "pending",

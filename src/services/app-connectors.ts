@@ -4,9 +4,10 @@ import {
   type OutboundFetch,
 } from "../connectors/outbound-http.ts";
 import type { RegisteredConnector } from "../connectors/connector-registry.ts";
-import type {
-  ConnectorActionDefinition,
-  ConnectorInstance,
+import {
+  ConnectorError,
+  type ConnectorActionDefinition,
+  type ConnectorInstance,
 } from "../connectors/types.ts";
 import { isPlainObject } from "../domain/plain-json.ts";
 import type { AppCatalogEntry, AppDocument } from "../domain/policy.ts";
@@ -52,6 +53,11 @@ export function createAppConnectors(deps: {
     string,
     { runtime: AppRuntime; fetch: OutboundFetch }
   >();
+  // Retry-After windows known to this process, by tenant and app. Every outbound request of the
+  // app passes this gate, so a call already under way (a read before a write) cannot send its
+  // next request into a window another call just learnt about.
+  const blocked = new Map<string, number>();
+  const gateKey = (tenantId: string, appId: string) => `${tenantId}|${appId}`;
 
   function resolve(app: AppDocument): Resolved {
     const definition = deps.connectors.get(app.connector);
@@ -125,8 +131,23 @@ export function createAppConnectors(deps: {
           : {}),
       });
       const logger = deps.logger.child({ app: app.id, tenantId });
+      const gate = gateKey(tenantId, app.id);
+      const gated = (url: string | URL, init?: RequestInit) => {
+        const until = blocked.get(gate) ?? 0;
+        const waitMs = until - deps.clock.now().getTime();
+        if (waitMs > 0) {
+          return Promise.reject(
+            new ConnectorError(
+              "rate_limited",
+              `${app.id} asked us to wait (Retry-After); ${waitMs} ms left`,
+              { retryAfterMs: waitMs },
+            ),
+          );
+        }
+        return fetch(url, init);
+      };
       const instance = resolved.definition.create(resolved.config, {
-        fetch,
+        fetch: gated,
         clock: deps.clock,
         logger: {
           info: (message, meta) => logger.info(message, meta),
@@ -136,6 +157,20 @@ export function createAppConnectors(deps: {
       const runtime = { app, instance, actions: resolved.actions };
       runtimes.set(key, { runtime, fetch });
       return runtime;
+    },
+
+    /** Holds every request to an app until `until` (a Retry-After), in this process. */
+    block(tenantId: string, appId: string, until: Date): void {
+      const key = gateKey(tenantId, appId);
+      blocked.set(key, Math.max(blocked.get(key) ?? 0, until.getTime()));
+    },
+
+    /** The end of an app's Retry-After window known to this process, if it is in one. */
+    blockedUntil(tenantId: string, appId: string): Date | undefined {
+      const until = blocked.get(gateKey(tenantId, appId));
+      return until !== undefined && until > deps.clock.now().getTime()
+        ? new Date(until)
+        : undefined;
     },
 
     /** Closes pooled outbound connections. */

@@ -34,6 +34,8 @@ interface QueuedRow {
   state?: ActionState;
   runAt?: Date;
   attempts?: number;
+  /** Times claimed (defaults to attempts). */
+  claims?: number;
   maxAttempts?: number;
   job?: Record<string, unknown>;
   leaseOwner?: string;
@@ -81,6 +83,8 @@ describe("action queue on the database", () => {
         state: row.state ?? "pending",
         run_at: at,
         attempts: row.attempts ?? 0,
+        // A row with attempts was claimed that many times at least.
+        claims: row.claims ?? row.attempts ?? 0,
         max_attempts: row.maxAttempts ?? 5,
         params: JSON.stringify({}),
         subject: JSON.stringify({ user: { id: row.user } }),
@@ -228,6 +232,21 @@ describe("action queue on the database", () => {
         [],
         "no later action overtook",
       );
+    });
+
+    it("keeps an action's place while it waits out a rate limit (its attempt given back)", async () => {
+      const waitingUser = user();
+      const inAMinute = new Date(clock.now().getTime() + 60_000);
+      await enqueue({
+        user: waitingUser,
+        state: "pending",
+        attempts: 0,
+        claims: 1,
+        runAt: inAMinute,
+      });
+      const later = await enqueue({ user: waitingUser, kind: "remove" });
+      const claimed = await claim("worker-a");
+      assert.ok(!claimed.some((a) => a.id === later), "the later action waits");
     });
 
     it("lets a later action pass an earlier one that is only deferred, or already finished", async () => {
