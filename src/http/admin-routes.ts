@@ -142,6 +142,31 @@ export function createAdminRouter(deps: {
       });
     }),
   );
+  router.get(
+    "/deprovisioning",
+    requireScope("audit:read"),
+    wrap(async (req, res) => {
+      const days = Number(req.query.days ?? 30);
+      if (!Number.isInteger(days) || days < 1 || days > 3650) {
+        throw new AppError("request.invalid", "days must be 1 to 3650");
+      }
+      const apps = await deps.actions.deprovisioningClock(
+        principal(req).tenantId,
+        days,
+      );
+      res.json({
+        days,
+        apps: apps.map((a) => ({
+          app: a.app_id,
+          actions: a.actions,
+          p50Ms: a.p50_ms,
+          p99Ms: a.p99_ms,
+          maxMs: a.max_ms,
+        })),
+      });
+    }),
+  );
+
   for (const verb of ["retry", "cancel"] as const) {
     router.post(
       `/actions/:id/${verb}`,

@@ -7,7 +7,9 @@ import { cancelAction, retryAction } from "../queue/action-queue.ts";
 import {
   findActionById,
   listActions,
+  measureDeprovisioningClock,
   type ActionRow,
+  type DeprovisioningClock,
   type ActionState,
 } from "../store/actions-store.ts";
 import { insertAuditEntry } from "../store/audit-store.ts";
@@ -75,6 +77,18 @@ export function createActionsService(deps: {
       },
     ): Promise<ActionRow[]> {
       return listActions(knex, tenantId, filter);
+    },
+
+    /** The deprovisioning clock per app over the last `days` days. */
+    deprovisioningClock(
+      tenantId: string,
+      days: number,
+    ): Promise<DeprovisioningClock[]> {
+      return measureDeprovisioningClock(
+        knex,
+        tenantId,
+        new Date(clock.now().getTime() - days * 86_400_000),
+      );
     },
 
     /** Puts a failed or cancelled action back in the queue with fresh attempts. */

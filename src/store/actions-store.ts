@@ -109,3 +109,40 @@ export async function listActions(
   if (filter.beforeId) query.andWhere("id", "<", filter.beforeId);
   return query.orderBy("id", "desc").limit(filter.limit ?? 100);
 }
+
+/** The deprovisioning clock of one app: IdP deactivation or deletion → the app's confirmation. */
+export interface DeprovisioningClock {
+  app_id: string;
+  actions: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+/**
+ * Per app, how long succeeded actions caused at once (not deferred) by a deactivation or a
+ * deletion took from the IdP's change to the app's confirmation, since `since`.
+ */
+export async function measureDeprovisioningClock(
+  db: Db,
+  tenantId: string,
+  since: Date,
+): Promise<DeprovisioningClock[]> {
+  const result = await db.raw<{ rows: DeprovisioningClock[] }>(
+    `SELECT app_id, count(*)::int AS actions,
+            round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))::int AS p50_ms,
+            round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms))::int AS p99_ms,
+            round(max(ms))::int AS max_ms
+     FROM (
+       SELECT app_id, extract(epoch FROM (finished_at - event_occurred_at)) * 1000 AS ms
+       FROM actions
+       WHERE tenant_id = ? AND state = 'succeeded'
+         AND event_type IN ('user.deactivated', 'user.deleted')
+         AND run_at <= event_occurred_at + interval '1 second'
+         AND finished_at >= ?::timestamptz
+     ) clocks
+     GROUP BY app_id ORDER BY app_id`,
+    [tenantId, since.toISOString()] as never[],
+  );
+  return result.rows;
+}

@@ -270,6 +270,22 @@ describe("lifecycle: Dropbox seed policy end to end", () => {
     ]);
   });
 
+  it("measures the deprovisioning clock per app: deactivation to Dropbox's confirmation", async () => {
+    const ada = await hire("ada");
+    await setActive(ada, false);
+    ctx.clock.advance("2s"); // the worker confirms two seconds after the IdP's change
+    await work();
+    ctx.clock.advance("30d"); // the deferred removal does not count: it waited on purpose
+    await work();
+    const res = await request(ctx.app)
+      .get("/admin/v1/deprovisioning?days=60")
+      .set(tenant.auth);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body.apps, [
+      { app: "dropbox", actions: 1, p50Ms: 2000, p99Ms: 2000, maxMs: 2000 },
+    ]);
+  });
+
   it("shows the user's Dropbox state on the SCIM user", async () => {
     const ada = await hire("ada");
     await setActive(ada, false);
