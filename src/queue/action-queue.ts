@@ -50,7 +50,8 @@ export async function claimActions(
        WHERE a.state IN ('pending', 'in_progress') AND a.run_at <= ?::timestamptz
          AND NOT EXISTS (
            SELECT 1 FROM actions b
-           WHERE b.tenant_id = a.tenant_id AND b.serial_key = a.serial_key AND b.id < a.id
+           WHERE b.tenant_id = a.tenant_id AND b.user_id = a.user_id AND b.app_id = a.app_id
+             AND b.id < a.id
              AND b.state IN ('pending', 'running', 'in_progress')
              AND (b.state <> 'pending' OR b.run_at <= ?::timestamptz OR b.claims > 0))
          AND NOT EXISTS (

@@ -12,6 +12,7 @@ import { applyPatch } from "../domain/patch-resource.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 import type { UserReadBatcher } from "../store/user-read-batcher.ts";
+import { MAX_PENDING_ACTIONS_SHOWN } from "../domain/apps-extension.ts";
 import { AppError } from "../errors.ts";
 import {
   insertUserWithChangeLog,
@@ -205,6 +206,18 @@ export function createUsersService(deps: {
         created_at: at,
         updated_at: at,
         groups_json: [],
+        // A new user has no app state yet, and its only unfinished actions are the ones this
+        // statement queued: no read needed for the response.
+        apps_json: [],
+        pending_json: (plan?.actions ?? [])
+          .map((a) => ({
+            app: a.app_id,
+            action: a.kind,
+            run_at: a.run_at.toISOString(),
+            state: "pending",
+          }))
+          .sort((x, y) => x.run_at.localeCompare(y.run_at))
+          .slice(0, MAX_PENDING_ACTIONS_SHOWN),
       };
     },
 
