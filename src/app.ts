@@ -105,6 +105,7 @@ export function createServices(
       userReads,
       planner,
       onActionsPlanned,
+      hasLifecycle: (tenantId) => policies.hasLifecycle(tenantId),
     }),
     groups: createGroupsService({
       knex,
@@ -159,6 +160,7 @@ export function createApp(deps: AppDeps): {
       db: deps.knex,
       schemas: services.schemas,
       userReads: services.userReads,
+      hasLifecycle: (tenantId) => services.policies.hasLifecycle(tenantId),
       tokens: services.tokens,
       users: services.users,
       groups: services.groups,

@@ -92,8 +92,21 @@ export function createResourceReader(deps: {
   schemas: { user: ResourceSchema; group: ResourceSchema };
   /** Single-user reads, shared with the write paths so concurrent reads batch together. */
   userReads: UserReadBatcher;
+  /**
+   * False when the tenant has never had a lifecycle policy: it then has no app states or actions,
+   * and user reads skip those subqueries (their answer would be empty anyway).
+   */
+  hasLifecycle?: (tenantId: string) => Promise<boolean>;
 }) {
   const { db, schemas, userReads: users } = deps;
+  const hasLifecycle = deps.hasLifecycle ?? (() => Promise.resolve(true));
+  /** The projection, marked with whether the tenant has lifecycle data at all. */
+  async function forTenant<P extends Projection>(
+    tenantId: string,
+    projection: P,
+  ): Promise<P & { lifecycle: boolean }> {
+    return { ...projection, lifecycle: await hasLifecycle(tenantId) };
+  }
   const targets = {
     User: { schema: schemas.user, table: "users" as const, alias: "u" },
     Group: { schema: schemas.group, table: "groups" as const, alias: "g" },
@@ -173,12 +186,15 @@ export function createResourceReader(deps: {
   }
 
   /** Which per-user subqueries a user read needs for this projection. */
-  function userParts(projection: Projection): UserReadParts {
+  function userParts(
+    projection: Projection & { lifecycle?: boolean },
+  ): UserReadParts {
     const { wants } = selections("User", projection);
+    const lifecycle = projection.lifecycle !== false;
     return {
       groups: wants("groups"),
-      apps: wants("apps", URN.apps),
-      pendingActions: wants("pendingActions", URN.apps),
+      apps: lifecycle && wants("apps", URN.apps),
+      pendingActions: lifecycle && wants("pendingActions", URN.apps),
     };
   }
 
@@ -402,7 +418,10 @@ export function createResourceReader(deps: {
       id: string,
       baseUrl: string,
       projection: Projection,
-    ) => get("User", p, id, baseUrl, projection),
+    ) =>
+      forTenant(p.tenantId, projection).then((marked) =>
+        get("User", p, id, baseUrl, marked),
+      ),
     getGroup: (
       p: Principal,
       id: string,
@@ -410,7 +429,9 @@ export function createResourceReader(deps: {
       projection: Projection,
     ) => get("Group", p, id, baseUrl, projection),
     listUsers: (p: Principal, request: ListRequest, baseUrl: string) =>
-      list("User", p, request, baseUrl),
+      forTenant(p.tenantId, request).then((marked) =>
+        list("User", p, marked, baseUrl),
+      ),
     listGroups: (p: Principal, request: ListRequest, baseUrl: string) =>
       list("Group", p, request, baseUrl),
     /** Formats rows a service just wrote, for the response body. */
@@ -420,16 +441,18 @@ export function createResourceReader(deps: {
       row: FormattableRow,
       baseUrl: string,
       projection: Projection,
-    ) =>
-      (
+    ) => {
+      const marked = await forTenant(p.tenantId, projection);
+      return (
         await format(
           kind,
           p.tenantId,
-          [kind === "User" ? await withAppsExtension(p, row, projection) : row],
+          [kind === "User" ? await withAppsExtension(p, row, marked) : row],
           baseUrl,
-          projection,
+          marked,
         )
-      )[0]!,
+      )[0]!;
+    },
   };
 }
 

@@ -29,6 +29,8 @@ export const SCIM_BASE_PATH = "/scim/v2";
 export function createScimRouter(deps: {
   db: Db;
   userReads: UserReadBatcher;
+  /** Whether a tenant has lifecycle data (else user reads skip it). */
+  hasLifecycle?: (tenantId: string) => Promise<boolean>;
   schemas: { user: ResourceSchema; group: ResourceSchema };
   tokens: TokensService;
   users: UsersService;
@@ -48,6 +50,7 @@ export function createScimRouter(deps: {
     db: deps.db,
     schemas: deps.schemas,
     userReads: deps.userReads,
+    ...(deps.hasLifecycle ? { hasLifecycle: deps.hasLifecycle } : {}),
   });
   const router = express.Router();
 

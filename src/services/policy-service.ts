@@ -32,6 +32,7 @@ export function createPolicyService(deps: {
     string,
     { policy: Promise<CompiledPolicy | undefined>; at: number }
   >();
+  const hasAny = new Map<string, { value: Promise<boolean>; at: number }>();
 
   function compile(
     document: unknown,
@@ -111,6 +112,7 @@ export function createPolicyService(deps: {
         created_by_token_id: origin.tokenId ?? null,
       });
       cache.delete(tenantId);
+      hasAny.delete(tenantId);
       return { version, changed: true };
     },
 
@@ -129,6 +131,22 @@ export function createPolicyService(deps: {
       cache.set(tenantId, { policy, at: now });
       policy.catch(() => cache.delete(tenantId));
       return policy;
+    },
+
+    /**
+     * True once the tenant has had any policy version (then it may have app states and actions);
+     * cached like `current`. Policy versions are never deleted.
+     */
+    hasLifecycle(tenantId: string): Promise<boolean> {
+      const cached = hasAny.get(tenantId);
+      const now = Date.now();
+      if (cached && now - cached.at < POLICY_REFRESH_MS) return cached.value;
+      const value = findLatestPolicyVersion(knex, tenantId).then(
+        (row) => row !== undefined,
+      );
+      hasAny.set(tenantId, { value, at: now });
+      value.catch(() => hasAny.delete(tenantId));
+      return value;
     },
 
     /** The stored document of the tenant's current version. */

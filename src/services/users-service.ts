@@ -77,6 +77,8 @@ export function createUsersService(deps: {
   planner?: ActionPlanner;
   /** Called after a write planned actions: wakes the local worker. */
   onActionsPlanned?: () => void;
+  /** False when the tenant has no lifecycle data: the read before a rewrite skips it. */
+  hasLifecycle?: (tenantId: string) => Promise<boolean>;
 }) {
   const { knex, clock, schema, userReads } = deps;
 
@@ -95,7 +97,15 @@ export function createUsersService(deps: {
   ): Promise<UserRecord> {
     const tenantId = ctx.principal.tenantId;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const row = await withDbErrors(() => userReads.byId(tenantId, id));
+      const row = await withDbErrors(async () =>
+        userReads.byId(
+          tenantId,
+          id,
+          (await deps.hasLifecycle?.(tenantId)) === false
+            ? { apps: false, pendingActions: false }
+            : {},
+        ),
+      );
       if (!row) throw notFound(id);
       checkIfMatch(ifMatch, row.version);
       const next = compute(row);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import request from "supertest";
 import {
   URN,
+  createScimClient,
   useTestTenantPerTest,
   type ScimClient,
   type ScimResource,
@@ -47,6 +48,14 @@ describe("SCIM Users: the apps extension", () => {
       scim = s;
     },
   );
+  // App states and actions exist only in tenants with a lifecycle policy.
+  beforeEach(async () => {
+    await ctx.services.policies.apply(
+      tenant.id,
+      { apps: [], rules: [] },
+      { source: "api" },
+    );
+  });
 
   function appState(
     userId: string,
@@ -387,6 +396,32 @@ describe("SCIM Users: the apps extension", () => {
     } finally {
       ctx.knex.off("query", record);
     }
+  });
+
+  it("does not read app states or actions in a tenant that never had a lifecycle policy", async () => {
+    const plain = await createTestTenant(ctx);
+    const plainScim = createScimClient(ctx, plain);
+    const user = await plainScim.createUser({ userName: "plain@example.com" });
+    const statements: string[] = [];
+    const record = (query: { sql: string }) => statements.push(query.sql);
+    ctx.knex.on("query", record);
+    try {
+      const res = await request(ctx.app)
+        .get(`/scim/v2/Users/${user.id}`)
+        .set(plain.auth);
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body.schemas, [URN.user]);
+      const patched = await plainScim.patch("Users", user.id, [
+        { op: "replace", path: "displayName", value: "Plain" },
+      ]);
+      assert.equal(patched.status, 200);
+    } finally {
+      ctx.knex.off("query", record);
+    }
+    assert.deepEqual(
+      statements.filter((sql) => /app_states|from actions/i.test(sql)),
+      [],
+    );
   });
 
   it("reads a page of users with their app states in one statement, however many users", async () => {

@@ -1,5 +1,18 @@
 import type { Knex } from "knex";
 
+/**
+ * App states and actions only exist in tenants that have a lifecycle policy, and reads skip them
+ * in tenants that never had one: give the tenant an (empty) policy version first.
+ */
+async function ensurePolicy(knex: Knex, tenantId: string): Promise<void> {
+  await knex.raw(
+    `INSERT INTO policy_versions (tenant_id, version, document, digest, source, created_at)
+     VALUES (?, 1, '{"apps":[],"rules":[]}'::jsonb, 'test', 'api', now())
+     ON CONFLICT DO NOTHING`,
+    [tenantId],
+  );
+}
+
 /** Inserts a user's state in an app, as the lifecycle engine records it after a succeeded action. */
 export async function insertAppState(
   knex: Knex,
@@ -11,6 +24,7 @@ export async function insertAppState(
     since: string;
   },
 ): Promise<void> {
+  await ensurePolicy(knex, row.tenantId);
   await knex("app_states").insert({
     tenant_id: row.tenantId,
     user_id: row.userId,
@@ -37,6 +51,7 @@ export async function insertAction(
   },
 ): Promise<void> {
   actionKeys += 1;
+  await ensurePolicy(knex, row.tenantId);
   await knex("actions").insert({
     tenant_id: row.tenantId,
     app_id: row.app,
