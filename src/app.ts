@@ -47,6 +47,11 @@ export interface LifecycleDeps {
   readSecret?: (name: string) => string | undefined;
   outbound?: OutboundPolicy;
   workerConcurrency?: number;
+  /**
+   * A pool of its own for the action worker (PostgreSQL), so that a burst of SCIM writes does not
+   * starve the actions it plans. Default: the app's pool.
+   */
+  workerKnex?: Knex;
   workerPollMs?: number;
   actionLeaseMs?: number;
 }
@@ -74,14 +79,14 @@ export function createServices(
   });
   const planner = createActionPlanner({ knex, policies, userReads, schemas });
   const executor = createActionExecutor({
-    knex,
+    knex: deps.workerKnex ?? knex,
     clock,
     logger,
     policies,
     appConnectors,
   });
   const worker = createWorker({
-    db: knex,
+    db: deps.workerKnex ?? knex,
     clock,
     logger,
     handle: executor.handle,

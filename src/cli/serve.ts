@@ -5,6 +5,7 @@ import { createSecretReader, type Config } from "../config.ts";
 import { applyLifecycleConfig } from "../services/lifecycle-config.ts";
 import { readLifecycleConfig } from "./read-lifecycle-config.ts";
 import { migrateToLatest } from "../db/migrate.ts";
+import { openDatabase } from "../db/open-database.ts";
 import type { Logger } from "../logger.ts";
 import { SCIM_BASE_PATH } from "../scim/scim-router.ts";
 import { openConfiguredDatabase } from "./open-from-config.ts";
@@ -25,7 +26,16 @@ export async function serve(
     if (applied.length > 0)
       logger.info("migrations applied", { migrations: applied });
   }
+  // With PostgreSQL, the worker gets connections of its own (see LifecycleDeps.workerKnex).
+  const workerDatabase =
+    config.databaseUrl && role !== "api"
+      ? await openDatabase({
+          databaseUrl: config.databaseUrl,
+          poolMax: Math.max(4, Math.ceil(config.workerConcurrency / 2)),
+        })
+      : undefined;
   const { app, services } = createApp({
+    ...(workerDatabase ? { workerKnex: workerDatabase.knex } : {}),
     knex: database.knex,
     clock: systemClock,
     logger,
@@ -54,6 +64,7 @@ export async function serve(
   if (role !== "api") services.worker.start();
   const shutdown = async () => {
     await services.close();
+    await workerDatabase?.close();
     await database.close();
   };
   if (role === "worker") {
