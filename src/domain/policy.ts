@@ -229,6 +229,14 @@ export function compilePolicy(
           when,
           isMembership ? options.schemas.group : options.schemas.user,
         );
+        const derived = filterPaths(when).find((path) =>
+          path.toLowerCase().startsWith(DERIVED_URN_PREFIX),
+        );
+        if (derived) {
+          throw new Error(
+            `"${derived}" is our own record of downstream state, not part of the user the IdP sent; conditions cannot use it (use a step's \`if: { state }\` instead)`,
+          );
+        }
       } catch (error) {
         problems.push({
           path: `${at}.when`,
@@ -350,6 +358,23 @@ function durationMs(text: string): number | undefined {
     return parseDuration(text);
   } catch {
     return undefined;
+  }
+}
+
+// Attributes we derive (the apps extension) are not on the stored user a condition sees.
+const DERIVED_URN_PREFIX = "urn:scim-lifecycle:";
+
+function filterPaths(filter: FilterNode): string[] {
+  switch (filter.kind) {
+    case "and":
+    case "or":
+      return filter.terms.flatMap(filterPaths);
+    case "not":
+      return filterPaths(filter.term);
+    case "valuePath":
+      return [filter.path];
+    default:
+      return [filter.path];
   }
 }
 

@@ -198,6 +198,26 @@ describe("policy compilation", () => {
     assert.match(semantic.problems[2]!.message, /has no action "fly"/);
   });
 
+  it("refuses a condition on the apps extension, which the planner never sees", () => {
+    const result = compile({
+      apps: APPS,
+      rules: [
+        {
+          id: "x",
+          on: "user.deactivated",
+          when: 'urn:scim-lifecycle:schemas:extension:apps:2.0:User:apps[app eq "dropbox-main"]',
+          do: [{ app: "dropbox-main", action: "suspend" }],
+        },
+      ],
+    });
+    assert.ok(!("policy" in result));
+    assert.deepEqual(
+      result.problems.map((p) => p.path),
+      ["rules[0].when"],
+    );
+    assert.match(result.problems[0]!.message, /if: \{ state \}/);
+  });
+
   it("rejects a group action on a user event", () => {
     const result = compile({
       apps: APPS,
