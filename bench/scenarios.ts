@@ -53,27 +53,29 @@ export function createScenarios(data: ScenarioData): Scenario[] {
   const outsiders = group ? users.slice(group.members) : [];
   let nextOutsider = 0;
 
+  /** A GET /Users with a filter that must match exactly this user. */
+  const findsExactly = (user: SeededUser, filter: string): ScenarioSample => ({
+    request: {
+      method: "GET",
+      path: `${SCIM_PATH}/Users?filter=${encodeURIComponent(filter)}`,
+    },
+    check: (response) => {
+      const body = response.body as ListBody;
+      return (
+        status(response, 200) ??
+        (body.totalResults === 1 && body.Resources?.[0]?.id === user.id
+          ? undefined
+          : `expected exactly ${user.userName}, got totalResults ${body.totalResults}`)
+      );
+    },
+  });
+
   const lookup: Scenario = {
     name: "lookup",
     describes: "Okta/Entra: does this userName exist? (before every create)",
     sample() {
       const user = pick();
-      const filter = `userName eq "${user.userName}"`;
-      return {
-        request: {
-          method: "GET",
-          path: `${SCIM_PATH}/Users?filter=${encodeURIComponent(filter)}`,
-        },
-        check: (response) => {
-          const body = response.body as ListBody;
-          return (
-            status(response, 200) ??
-            (body.totalResults === 1 && body.Resources?.[0]?.id === user.id
-              ? undefined
-              : `expected exactly ${user.userName}, got totalResults ${body.totalResults}`)
-          );
-        },
-      };
+      return findsExactly(user, `userName eq "${user.userName}"`);
     },
   };
 
@@ -127,22 +129,7 @@ export function createScenarios(data: ScenarioData): Scenario[] {
       'substring search on e-mail, `emails.value co "r<i>@bench"` (matches 1 user)',
     sample() {
       const user = pick();
-      const filter = `emails.value co "r${user.index}@bench"`;
-      return {
-        request: {
-          method: "GET",
-          path: `${SCIM_PATH}/Users?filter=${encodeURIComponent(filter)}`,
-        },
-        check: (response) => {
-          const body = response.body as ListBody;
-          return (
-            status(response, 200) ??
-            (body.totalResults === 1 && body.Resources?.[0]?.id === user.id
-              ? undefined
-              : `expected exactly ${user.userName}, got totalResults ${body.totalResults}`)
-          );
-        },
-      };
+      return findsExactly(user, `emails.value co "r${user.index}@bench"`);
     },
   };
 

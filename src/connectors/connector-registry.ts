@@ -27,8 +27,3 @@ export const CONNECTORS: ReadonlyMap<string, RegisteredConnector> = new Map(
     register(logConnector),
   ].map((definition) => [definition.id, definition]),
 );
-
-/** The connector with this id, or undefined. */
-export function findConnector(id: string): RegisteredConnector | undefined {
-  return CONNECTORS.get(id);
-}

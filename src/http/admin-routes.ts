@@ -3,6 +3,7 @@ import express, {
   type Request,
   type Response,
 } from "express";
+import { ACTION_STATES } from "../domain/action.ts";
 import type { Principal } from "../domain/scopes.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
@@ -14,16 +15,6 @@ import { createAuthenticate, requireScope } from "./authenticate.ts";
 
 /** Where the JSON admin API lives. */
 export const ADMIN_BASE_PATH = "/admin/v1";
-
-const ACTION_STATES: readonly ActionState[] = [
-  "pending",
-  "running",
-  "in_progress",
-  "succeeded",
-  "failed",
-  "cancelled",
-  "skipped",
-];
 
 /**
  * The admin JSON API: the tenant's policy (read, validate, apply, dry run) and the action queue
@@ -119,7 +110,7 @@ export function createAdminRouter(deps: {
       const query = req.query as Record<string, string | undefined>;
       const states = query.state?.split(",").filter(Boolean) ?? [];
       for (const state of states) {
-        if (!ACTION_STATES.includes(state as ActionState)) {
+        if (!(ACTION_STATES as readonly string[]).includes(state)) {
           throw new AppError(
             "request.invalid",
             `state must be among ${ACTION_STATES.join(", ")}`,

@@ -1,40 +1,21 @@
 import type { Db } from "../db/open-database.ts";
+import type { ActionRecord } from "../domain/action.ts";
 
-/** A claimed action, as the worker sees it (the row of the `actions` table). */
-export interface ClaimedAction {
-  id: string;
-  tenant_id: string;
-  app_id: string;
-  kind: string;
-  user_id: string;
-  group_id: string | null;
+/** A claimed action, as the worker sees it: running, under this worker's lease. */
+export type ClaimedAction = ActionRecord & {
   state: "running";
-  run_at: Date;
-  attempts: number;
-  max_attempts: number;
-  params: Record<string, unknown>;
-  condition: Record<string, unknown> | null;
-  subject: Record<string, unknown>;
-  idempotency_key: string;
-  policy_version: number;
-  rule_id: string;
-  event_type: string;
-  event_occurred_at: Date;
-  job: Record<string, unknown> | null;
-  job_deadline: Date | null;
   lease_owner: string;
   lease_expires_at: Date;
-  created_at: Date;
-}
+};
 
 /**
  * Claims up to `limit` due actions for one worker, under a lease.
  *
- * Only the head of each serial key (app + user) is eligible: an action waits while an earlier one
- * of the same key runs, polls a downstream job, is due, or waits to be retried. So at most one
+ * Only the head of each user's actions in an app is eligible: an action waits while an earlier one
+ * of the same user and app runs, polls a downstream job, is due, or waits to be retried. So at most one
  * action per app and user runs at a time, in the order they were planned, and a suspend never
  * overtakes the create. Deferred actions (`after: 30d`) that are not yet due do not block later
- * ones. Two workers never claim the same row (`SKIP LOCKED`), and never two heads of one key:
+ * ones. Two workers never claim the same row (`SKIP LOCKED`), and never two heads of one user and app:
  * the second head only exists once the first has finished. Apps inside a Retry-After window are
  * skipped. "Deferred" means never claimed (`claims` = 0): an action that waits after a claim (a
  * retry, a Retry-After, a rate-limit wait) keeps its place.

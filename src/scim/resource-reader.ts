@@ -35,7 +35,7 @@ import {
 } from "./list-request.ts";
 import { projectResource, selectionOf } from "./project-attributes.ts";
 import { URN } from "./schemas.ts";
-import { createShortLivedCache } from "./short-lived-cache.ts";
+import { createShortLivedCache } from "../short-lived-cache.ts";
 
 /** Which attributes to return (RFC 7644 §3.4.2.5). */
 export interface Projection {

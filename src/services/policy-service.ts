@@ -9,6 +9,7 @@ import {
 } from "../domain/policy.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
 import { AppError } from "../errors.ts";
+import { createShortLivedCache } from "../short-lived-cache.ts";
 import type { Logger } from "../logger.ts";
 import {
   findLatestPolicyVersion,
@@ -28,11 +29,14 @@ export function createPolicyService(deps: {
   schemas: { user: ResourceSchema; group: ResourceSchema };
 }) {
   const { knex, clock, appConnectors, schemas } = deps;
-  const cache = new Map<
-    string,
-    { policy: Promise<CompiledPolicy | undefined>; at: number }
-  >();
-  const hasAny = new Map<string, { value: Promise<boolean>; at: number }>();
+  const policies = createShortLivedCache<CompiledPolicy | undefined>({
+    ttlMs: POLICY_REFRESH_MS,
+    maxEntries: 10_000,
+  });
+  const hasAny = createShortLivedCache<boolean>({
+    ttlMs: POLICY_REFRESH_MS,
+    maxEntries: 10_000,
+  });
 
   function compile(
     document: unknown,
@@ -111,8 +115,8 @@ export function createPolicyService(deps: {
         created_at: clock.now(),
         created_by_token_id: origin.tokenId ?? null,
       });
-      cache.delete(tenantId);
-      hasAny.delete(tenantId);
+      policies.forget(tenantId);
+      hasAny.forget(tenantId);
       return { version, changed: true };
     },
 
@@ -124,13 +128,7 @@ export function createPolicyService(deps: {
       tenantId: string,
       db: Knex | Knex.Transaction = knex,
     ): Promise<CompiledPolicy | undefined> {
-      const cached = cache.get(tenantId);
-      const now = Date.now();
-      if (cached && now - cached.at < POLICY_REFRESH_MS) return cached.policy;
-      const policy = load(tenantId, db);
-      cache.set(tenantId, { policy, at: now });
-      policy.catch(() => cache.delete(tenantId));
-      return policy;
+      return policies.get(tenantId, () => load(tenantId, db), true);
     },
 
     /**
@@ -138,15 +136,12 @@ export function createPolicyService(deps: {
      * cached like `current`. Policy versions are never deleted.
      */
     hasLifecycle(tenantId: string): Promise<boolean> {
-      const cached = hasAny.get(tenantId);
-      const now = Date.now();
-      if (cached && now - cached.at < POLICY_REFRESH_MS) return cached.value;
-      const value = findLatestPolicyVersion(knex, tenantId).then(
-        (row) => row !== undefined,
+      return hasAny.get(
+        tenantId,
+        async () =>
+          (await findLatestPolicyVersion(knex, tenantId)) !== undefined,
+        true,
       );
-      hasAny.set(tenantId, { value, at: now });
-      value.catch(() => hasAny.delete(tenantId));
-      return value;
     },
 
     /** The stored document of the tenant's current version. */

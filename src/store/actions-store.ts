@@ -1,14 +1,8 @@
 import type { Db } from "../db/open-database.ts";
 
-/** The states of a queued action. */
-export type ActionState =
-  | "pending"
-  | "running"
-  | "in_progress"
-  | "succeeded"
-  | "failed"
-  | "cancelled"
-  | "skipped";
+import type { ActionRecord, ActionState } from "../domain/action.ts";
+
+export type { ActionState } from "../domain/action.ts";
 
 /** A planned action to insert with the write that caused it. */
 export interface NewAction {
@@ -42,43 +36,7 @@ export interface CancelRequest {
 }
 
 /** A stored action. */
-export interface ActionRow {
-  id: string;
-  tenant_id: string;
-  app_id: string;
-  kind: string;
-  user_id: string;
-  group_id: string | null;
-  serial_key: string;
-  state: ActionState;
-  run_at: Date;
-  attempts: number;
-  max_attempts: number;
-  params: Record<string, unknown>;
-  condition: Record<string, unknown> | null;
-  subject: Record<string, unknown>;
-  idempotency_key: string;
-  policy_version: number;
-  rule_id: string;
-  step: number;
-  event_id: string | null;
-  event_type: string;
-  event_occurred_at: Date;
-  job: Record<string, unknown> | null;
-  job_deadline: Date | null;
-  result: Record<string, unknown> | null;
-  last_error: Record<string, unknown> | null;
-  lease_owner: string | null;
-  lease_expires_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
-  finished_at: Date | null;
-}
-
-/** The serial key: actions with the same one run one at a time, in insertion order. */
-export function serialKeyOf(appId: string, userId: string): string {
-  return `${appId}:${userId}`;
-}
+export type ActionRow = ActionRecord;
 
 /** Finds one action of a tenant. */
 export async function findActionById(

@@ -54,16 +54,3 @@ export async function upsertAppState(
     ] as never[],
   );
 }
-
-/** The app states of some users (for SCIM reads), with their pending actions. */
-export async function listAppStatesOfUsers(
-  db: Db,
-  tenantId: string,
-  userIds: string[],
-): Promise<AppStateRow[]> {
-  if (userIds.length === 0) return [];
-  return db<AppStateRow>("app_states")
-    .where({ tenant_id: tenantId })
-    .whereIn("user_id", userIds)
-    .orderBy(["user_id", "app_id"]);
-}

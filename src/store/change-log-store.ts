@@ -50,11 +50,11 @@ function changeLogSql(guarded: boolean, log: ChangeLog): string {
       `event_ids AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS idx FROM events)`,
       `planned AS (
          INSERT INTO actions
-           (tenant_id, app_id, kind, user_id, group_id, serial_key, state, run_at, max_attempts,
+           (tenant_id, app_id, kind, user_id, group_id, state, run_at, max_attempts,
             params, condition, subject, idempotency_key, policy_version, rule_id, step, event_id,
             event_type, event_occurred_at, created_at, updated_at)
          SELECT entry.tenant_id, p->>'app_id', p->>'kind', (p->>'user_id')::uuid,
-                (p->>'group_id')::uuid, (p->>'app_id') || ':' || (p->>'user_id'), 'pending',
+                (p->>'group_id')::uuid, 'pending',
                 (p->>'run_at')::timestamptz, (p->>'max_attempts')::int, p->'params',
                 nullif(p->'condition', 'null'::jsonb), p->'subject', p->>'idempotency_key',
                 (p->>'policy_version')::int, p->>'rule_id', (p->>'step')::int, ev.id,

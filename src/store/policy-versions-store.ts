@@ -22,16 +22,6 @@ export async function findLatestPolicyVersion(
     .first();
 }
 
-/** The newest version number of every tenant that has a policy. */
-export async function listLatestPolicyVersionNumbers(
-  db: Db,
-): Promise<{ tenant_id: string; version: number }[]> {
-  return db("policy_versions")
-    .select("tenant_id")
-    .max<{ tenant_id: string; version: number }[]>("version as version")
-    .groupBy("tenant_id");
-}
-
 /**
  * Appends a version after the tenant's newest one. Two concurrent applies cannot both take the
  * same number: the primary key rejects the second (the caller retries).

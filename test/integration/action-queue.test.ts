@@ -79,7 +79,6 @@ describe("action queue on the database", () => {
         app_id: app,
         kind: row.kind ?? "archive",
         user_id: row.user,
-        serial_key: `${app}:${row.user}`,
         state: row.state ?? "pending",
         run_at: at,
         attempts: row.attempts ?? 0,
@@ -298,15 +297,16 @@ describe("action queue on the database", () => {
         const batches = await Promise.all(workers.map((w) => claim(w, 7)));
         const running: {
           id: string;
-          serial_key: string;
+          user_id: string;
+          app_id: string;
           lease_owner: string;
         }[] = await ctx
           .knex("actions")
           .where({ tenant_id: tenant.id, state: "running" })
           .orderBy("id")
-          .select("id", "serial_key", "lease_owner");
+          .select("id", "user_id", "app_id", "lease_owner");
         assert.equal(
-          new Set(running.map((r) => r.serial_key)).size,
+          new Set(running.map((r) => `${r.app_id}:${r.user_id}`)).size,
           running.length,
           "two actions of one app and user run at once",
         );

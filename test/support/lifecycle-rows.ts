@@ -57,7 +57,6 @@ export async function insertAction(
     app_id: row.app,
     kind: row.kind,
     user_id: row.userId,
-    serial_key: `${row.app}:${row.userId}`,
     state: row.state,
     run_at: row.runAt,
     max_attempts: 5,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createShortLivedCache } from "../../src/scim/short-lived-cache.ts";
+import { createShortLivedCache } from "../../src/short-lived-cache.ts";
 
 describe("short-lived cache", () => {
   let time = 0;
@@ -37,6 +37,13 @@ describe("short-lived cache", () => {
     time = 1_999 + 2_000;
     assert.equal(await c.get("k", load(4), true), 4);
     assert.equal(loads, 3);
+  });
+
+  it("loads afresh after forget", async () => {
+    const c = cache();
+    assert.equal(await c.get("k", load(1), true), 1);
+    c.forget("k");
+    assert.equal(await c.get("k", load(2), true), 2);
   });
 
   it("does not keep a failed load", async () => {

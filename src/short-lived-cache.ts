@@ -28,5 +28,10 @@ export function createShortLivedCache<T>(options: {
       });
       return value;
     },
+
+    /** Drops a key, so the next `get` loads afresh (the value just changed here). */
+    forget(key: string): void {
+      entries.delete(key);
+    },
   };
 }
