@@ -17,6 +17,7 @@ import { createGroupsService } from "./services/groups-service.ts";
 import { createTokensService } from "./services/tokens-service.ts";
 import { createUsersService } from "./services/users-service.ts";
 import { createUserReadBatcher } from "./store/user-read-batcher.ts";
+import { createUserWriteBatcher } from "./store/user-write-batcher.ts";
 import { CONNECTORS } from "./connectors/connector-registry.ts";
 import type { RegisteredConnector } from "./connectors/connector-registry.ts";
 import { createWorker } from "./queue/worker.ts";
@@ -63,6 +64,7 @@ export function createServices(
   const { knex, clock, logger } = deps;
   const schemas = buildResourceSchemas();
   const userReads = createUserReadBatcher(knex);
+  const userWrites = createUserWriteBatcher(knex);
   const appConnectors = createAppConnectors({
     connectors: deps.connectors ?? CONNECTORS,
     readSecret: deps.readSecret ?? (() => undefined),
@@ -108,6 +110,7 @@ export function createServices(
       clock,
       schema: schemas.user,
       userReads,
+      userWrites,
       planner,
       onActionsPlanned,
       hasLifecycle: (tenantId) => policies.hasLifecycle(tenantId),

@@ -8,7 +8,6 @@ import { applyPatch } from "../domain/patch-resource.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
 import type {
   MemberChanges,
-  MemberRef,
   StoredResource,
 } from "../domain/stored-resource.ts";
 import { AppError } from "../errors.ts";
@@ -20,15 +19,18 @@ import {
 } from "../store/group-members-store.ts";
 import {
   deleteGroupById,
-  findExistingGroupIds,
   findGroupById,
   insertGroup,
   updateGroupById,
   type GroupRow,
 } from "../store/groups-store.ts";
-import { findExistingUserIds } from "../store/users-store.ts";
 import { checkIfMatch, fromDomain } from "./domain-errors.ts";
 import type { ActionPlanner } from "./action-planner.ts";
+import {
+  createGroupMemberBatcher,
+  isMembershipPatch,
+} from "./group-member-batcher.ts";
+import { memberEvents, resolveMembers } from "./group-membership.ts";
 import { leaveAllGroups } from "./leave-all-groups.ts";
 import {
   recordChange,
@@ -39,11 +41,6 @@ import {
 
 /** A group as the service returns it after a write (members are read separately). */
 export type GroupRecord = Omit<GroupRow, "seq">;
-
-interface ResolvedMember {
-  id: string;
-  type: "User" | "Group";
-}
 
 function snapshot(
   id: string,
@@ -79,59 +76,30 @@ export function createGroupsService(deps: {
 }) {
   const { knex, clock, schema } = deps;
 
-  /** Records a change with the actions the tenant's policy plans for its events. */
-  async function recordPlanned(
+  /** Adds what the tenant's policy plans for a change's events (committed with the change). */
+  async function withPlan(
     trx: Knex.Transaction,
     ctx: WriteContext,
     change: Change,
-  ): Promise<void> {
+  ): Promise<Change> {
     const plan = await deps.planner?.plan(
       ctx.principal.tenantId,
       change.events,
       change.at,
       { trx },
     );
-    await recordChange(trx, ctx, plan ? { ...change, plan } : change);
-    if (plan) deps.onActionsPlanned?.();
+    if (!plan) return change;
+    deps.onActionsPlanned?.();
+    return { ...change, plan };
   }
 
-  /**
-   * Resolves member references to users or groups of this tenant, locking users against deletion.
-   * References to nothing in this tenant are ignored and reported in the audit entry: storing them
-   * would leave dangling members, and IdPs retry a rejected membership change forever.
-   */
-  async function resolveMembers(
+  /** Records a change with the actions the tenant's policy plans for its events. */
+  async function recordPlanned(
     trx: Knex.Transaction,
-    tenantId: string,
-    groupId: string,
-    refs: MemberRef[],
-    ignored: string[],
-  ): Promise<ResolvedMember[]> {
-    const ids = [...new Set(refs.map((r) => r.value.toLowerCase()))];
-    if (ids.length === 0) return [];
-    const wantsGroup = new Set(
-      refs.filter((r) => r.type === "Group").map((r) => r.value.toLowerCase()),
-    );
-    const users = await findExistingUserIds(trx, tenantId, ids, { lock: true });
-    const groupCandidates = ids.filter(
-      (id) => !users.has(id) || wantsGroup.has(id),
-    );
-    const groups = await findExistingGroupIds(trx, tenantId, groupCandidates);
-    const resolved: ResolvedMember[] = [];
-    for (const id of ids) {
-      if (id === groupId) {
-        throw new AppError(
-          "scim.invalid_value",
-          "a group cannot be a member of itself",
-        );
-      }
-      if (wantsGroup.has(id) && groups.has(id))
-        resolved.push({ id, type: "Group" });
-      else if (users.has(id)) resolved.push({ id, type: "User" });
-      else if (groups.has(id)) resolved.push({ id, type: "Group" });
-      else ignored.push(id);
-    }
-    return resolved;
+    ctx: WriteContext,
+    change: Change,
+  ): Promise<void> {
+    await recordChange(trx, ctx, await withPlan(trx, ctx, change));
   }
 
   async function applyMemberChanges(
@@ -200,36 +168,6 @@ export function createGroupsService(deps: {
     return { added, removed };
   }
 
-  function memberEvents(
-    groupId: string,
-    displayName: unknown,
-    version: number,
-    added: GroupMemberRow[],
-    removed: GroupMemberRow[],
-    reason?: string,
-  ): ChangeEvent[] {
-    const event = (
-      type: "group.member_added" | "group.member_removed",
-      m: GroupMemberRow,
-    ) => ({
-      type,
-      resourceType: "Group" as const,
-      resourceId: groupId,
-      version,
-      data: {
-        groupId,
-        groupDisplayName: displayName,
-        memberId: m.member_id,
-        memberType: m.member_type,
-        ...(reason ? { reason } : {}),
-      },
-    });
-    return [
-      ...removed.map((m) => event("group.member_removed", m)),
-      ...added.map((m) => event("group.member_added", m)),
-    ];
-  }
-
   async function rewrite(
     trx: Knex.Transaction,
     ctx: WriteContext,
@@ -294,6 +232,38 @@ export function createGroupsService(deps: {
         }
       : row;
   }
+
+  async function patchAlone(
+    ctx: WriteContext,
+    id: string,
+    body: unknown,
+    ifMatch?: string,
+  ): Promise<GroupRecord> {
+    return inTransaction(knex, async (trx) => {
+      const row = await findGroupById(trx, ctx.principal.tenantId, id, {
+        forUpdate: true,
+      });
+      if (!row) throw notFound(id);
+      checkIfMatch(ifMatch, row.version);
+      const result = fromDomain(() => applyPatch(schema, row.resource, body));
+      return rewrite(
+        trx,
+        ctx,
+        row,
+        result.resource,
+        result.memberChanges,
+        "scim.group.patched",
+      );
+    });
+  }
+
+  const memberBatcher = createGroupMemberBatcher({
+    knex,
+    clock,
+    schema,
+    withPlan,
+    runAlone: (ctx, id, body) => patchAlone(ctx, id, body),
+  });
 
   return {
     /** Creates a group with its initial members (POST /Groups). */
@@ -380,29 +350,19 @@ export function createGroupsService(deps: {
       });
     },
 
-    /** Applies a PatchOp (PATCH /Groups/{id}); member edits cost the same at any group size. */
+    /**
+     * Applies a PatchOp (PATCH /Groups/{id}); member edits cost the same at any group size.
+     * Membership-only PATCHes without If-Match share a transaction with concurrent ones.
+     */
     async patchGroup(
       ctx: WriteContext,
       id: string,
       body: unknown,
       ifMatch?: string,
     ): Promise<GroupRecord> {
-      return inTransaction(knex, async (trx) => {
-        const row = await findGroupById(trx, ctx.principal.tenantId, id, {
-          forUpdate: true,
-        });
-        if (!row) throw notFound(id);
-        checkIfMatch(ifMatch, row.version);
-        const result = fromDomain(() => applyPatch(schema, row.resource, body));
-        return rewrite(
-          trx,
-          ctx,
-          row,
-          result.resource,
-          result.memberChanges,
-          "scim.group.patched",
-        );
-      });
+      if (ifMatch === undefined && isMembershipPatch(body))
+        return memberBatcher.patch(ctx, id, body);
+      return patchAlone(ctx, id, body, ifMatch);
     },
 
     /** Deletes a group, its memberships and its membership in other groups (DELETE /Groups/{id}). */

@@ -14,10 +14,7 @@ import type { StoredResource } from "../domain/stored-resource.ts";
 import type { UserReadBatcher } from "../store/user-read-batcher.ts";
 import { MAX_PENDING_ACTIONS_SHOWN } from "../domain/apps-extension.ts";
 import { AppError } from "../errors.ts";
-import {
-  insertUserWithChangeLog,
-  updateUserWithChangeLog,
-} from "../store/change-log-store.ts";
+import type { UserWriteBatcher } from "../store/user-write-batcher.ts";
 import {
   deleteUserById,
   findUserById,
@@ -73,6 +70,8 @@ export function createUsersService(deps: {
   schema: ResourceSchema;
   /** Batched single-user reads (the optimistic read before each rewrite). */
   userReads: UserReadBatcher;
+  /** Batched user writes (creates and rewrites that arrive together share a statement). */
+  userWrites: UserWriteBatcher;
   /** Plans the policy's actions for each write's events (none when absent). */
   planner?: ActionPlanner;
   /** Called after a write planned actions: wakes the local worker. */
@@ -141,8 +140,7 @@ export function createUsersService(deps: {
       );
       const log = changeLogOf(ctx, plan ? { ...change, plan } : change);
       const updated = await withDbErrors(() =>
-        updateUserWithChangeLog(
-          knex,
+        deps.userWrites.update(
           {
             tenantId,
             id: row.id,
@@ -200,8 +198,7 @@ export function createUsersService(deps: {
       const log = changeLogOf(ctx, plan ? { ...change, plan } : change);
       // One statement: the row, its audit entry and its event commit together or not at all.
       await withDbErrors(() =>
-        insertUserWithChangeLog(
-          knex,
+        deps.userWrites.insert(
           { tenantId: ctx.principal.tenantId, id, resource, createdAt: at },
           log,
         ),

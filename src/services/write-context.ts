@@ -5,6 +5,7 @@ import type { Principal } from "../domain/scopes.ts";
 import type { CancelRequest, NewAction } from "../store/actions-store.ts";
 import {
   insertAuditEntryWithEvents,
+  insertChangeLogs,
   type ChangeLog,
 } from "../store/change-log-store.ts";
 
@@ -84,6 +85,22 @@ export async function recordChange(
   change: Change,
 ): Promise<void> {
   await insertAuditEntryWithEvents(db, changeLogOf(ctx, change));
+}
+
+/**
+ * Records several writes' changes in the order given: one statement when none of them plans or
+ * cancels actions, else one statement each.
+ */
+export async function recordChanges(
+  db: Db,
+  writes: { ctx: WriteContext; change: Change }[],
+): Promise<void> {
+  const logs = writes.map((w) => changeLogOf(w.ctx, w.change));
+  if (logs.every((log) => !log.actions && !log.cancels)) {
+    await insertChangeLogs(db, logs);
+    return;
+  }
+  for (const log of logs) await insertAuditEntryWithEvents(db, log);
 }
 
 function countByType(events: ChangeEvent[]): Record<string, number> {

@@ -108,7 +108,8 @@ function changeLogSql(guarded: boolean, log: ChangeLog): string {
   return parts.join(", ");
 }
 
-function changeLogBindings(log: ChangeLog): unknown[] {
+/** The bound values of a change log's statement: the entry's columns, then its events as JSON. */
+export function changeLogBindings(log: ChangeLog): unknown[] {
   const { entry, events } = log;
   const payload = events.map((e) => ({
     tenant_id: e.tenant_id,
@@ -150,6 +151,50 @@ export async function insertAuditEntryWithEvents(
     changeLogBindings(log) as never[],
   );
   return result.rows[0]!.id;
+}
+
+/**
+ * Appends several writes' audit entries and events in one statement, in the order given (a group
+ * commit's requests). Only for logs that plan and cancel no actions.
+ */
+export async function insertChangeLogs(
+  db: Db,
+  logs: ChangeLog[],
+): Promise<void> {
+  if (logs.some((log) => log.actions?.length || log.cancels?.length)) {
+    throw new Error("insertChangeLogs takes logs without actions");
+  }
+  if (logs.length === 0) return;
+  const payload = logs.map((log) => {
+    const [tenant, at, actor, key, type, id, request, detail, events] =
+      changeLogBindings(log);
+    return { tenant, at, actor, key, type, id, request, detail, events };
+  });
+  await db.raw(
+    `WITH input AS (
+       SELECT x, ord FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS t(x, ord)
+     ), entries AS (
+       INSERT INTO audit_entries
+         (tenant_id, occurred_at, actor_token_id, key, resource_type, resource_id, request_id, detail)
+       SELECT (x->>'tenant')::uuid, (x->>'at')::timestamptz, (x->>'actor')::uuid, x->>'key',
+              x->>'type', (x->>'id')::uuid, x->>'request', (x->>'detail')::jsonb
+       FROM input ORDER BY ord
+       RETURNING id
+     ), numbered AS (
+       SELECT id, row_number() OVER (ORDER BY id) AS ord FROM entries
+     )
+     INSERT INTO lifecycle_events
+       (tenant_id, type, resource_type, resource_id, resource_version, occurred_at,
+        actor_token_id, request_id, audit_entry_id, data)
+     SELECT (e.value->>'tenant_id')::uuid, e.value->>'type', e.value->>'resource_type',
+            (e.value->>'resource_id')::uuid, (e.value->>'resource_version')::int,
+            (e.value->>'occurred_at')::timestamptz, (e.value->>'actor_token_id')::uuid,
+            e.value->>'request_id', n.id, e.value->'data'
+     FROM input i JOIN numbered n ON n.ord = i.ord,
+          jsonb_array_elements((i.x->>'events')::jsonb) WITH ORDINALITY AS e(value, eord)
+     ORDER BY i.ord, e.eord`,
+    [JSON.stringify(payload)],
+  );
 }
 
 /**

@@ -101,3 +101,17 @@ export async function listMembersOfGroups(
       ),
     );
 }
+
+/** Which of the given ids are members of the group now. */
+export async function findGroupMembersAmong(
+  db: Db,
+  tenantId: string,
+  groupId: string,
+  memberIds: string[],
+): Promise<GroupMemberRow[]> {
+  if (memberIds.length === 0) return [];
+  return db("group_members")
+    .where({ tenant_id: tenantId, group_id: groupId })
+    .whereIn("member_id", memberIds)
+    .select<GroupMemberRow[]>("group_id", "member_id", "member_type");
+}

@@ -70,6 +70,16 @@ export async function updateGroupById(
     });
 }
 
+/** Sets a group's version and modification time, leaving its resource as it is. */
+export async function setGroupVersion(
+  db: Db,
+  tenantId: string,
+  id: string,
+  change: { version: number; updated_at: Date },
+): Promise<void> {
+  await db("groups").where({ tenant_id: tenantId, id }).update(change);
+}
+
 /** Deletes a group (its member rows cascade); returns false when there was none. */
 export async function deleteGroupById(
   db: Db,

@@ -257,13 +257,119 @@ describe("SCIM Groups", () => {
       /group_members/.test(sql),
     );
     assert.ok(touchingMembers.length > 0);
+    // Inserts, and reads bounded by the ids the request names: never the member list.
     for (const sql of touchingMembers) {
       assert.match(
         sql,
-        /^insert into "group_members"/i,
+        /^insert into "group_members"|"member_id" in \(\$\d+\)/i,
         `unexpected member query: ${sql}`,
       );
     }
     assert.equal((await memberIds(group)).length, 2_000);
+  });
+
+  it("applies concurrent membership PATCHes of one group in one transaction, as if one after another", async () => {
+    const group = await createGroup("Busy");
+    const users = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => createUser(`busy${i}@example.com`)),
+    );
+    const [stayer, leaver] = users.slice(0, 2) as [string, string];
+    await patchGroup(group, [
+      { op: "add", path: "members", value: [{ value: leaver }] },
+    ]);
+    const start = await request(ctx.app)
+      .get(`/scim/v2/Groups/${group}`)
+      .set(tenant.auth);
+    const startVersion = Number(/\d+/.exec(start.headers.etag as string)![0]);
+    const token = await ctx
+      .knex("tokens")
+      .where({ tenant_id: tenant.id })
+      .first();
+    const bodies = [
+      ...users
+        .slice(2)
+        .map((id) => [{ op: "Add", path: "members", value: [{ value: id }] }]),
+      [{ op: "add", path: "members", value: [{ value: stayer }] }],
+      [{ op: "remove", path: `members[value eq "${leaver}"]` }],
+      // Removing a non-member changes nothing; adding the group to itself is refused.
+      [{ op: "remove", path: `members[value eq "${crypto.randomUUID()}"]` }],
+      [{ op: "add", path: "members", value: [{ value: group }] }],
+    ].map((Operations) => ({ schemas: [PATCH], Operations }));
+
+    const statements: string[] = [];
+    const listen = (query: { sql: string }) => statements.push(query.sql);
+    ctx.knex.on("query", listen);
+    // Called in one turn, as concurrent requests arrive: the first runs, the rest queue behind it.
+    const results = await Promise.allSettled(
+      bodies.map((body, i) =>
+        ctx.services.groups.patchGroup(
+          {
+            principal: {
+              tenantId: tenant.id,
+              tenantName: tenant.name,
+              tokenId: token.id as string,
+              scopes: ["scim:write"],
+            },
+            requestId: `busy-${i}`,
+            method: "PATCH",
+            path: `/Groups/${group}`,
+            body,
+          },
+          group,
+          body,
+        ),
+      ),
+    );
+    ctx.knex.off("query", listen);
+
+    const locks = statements.filter((sql) => /for update/i.test(sql));
+    assert.equal(locks.length, 2, "one lock for the first, one for the rest");
+    const rejected = results.at(-1)!;
+    assert.equal(rejected.status, "rejected");
+    assert.match(String(rejected.reason), /member of itself/);
+    const versions = results.slice(0, 13).map((r) => {
+      assert.equal(r.status, "fulfilled");
+      return r.value.version;
+    });
+    assert.deepEqual(
+      await memberIds(group),
+      users.filter((id) => id !== leaver).sort(),
+    );
+    // Each change got the next version, in arrival order; the no-op kept the version it saw.
+    const expected = Array.from({ length: 12 }, (_, i) => startVersion + 1 + i);
+    assert.deepEqual(versions, [...expected, startVersion + 12]);
+    const events = await ctx
+      .knex("lifecycle_events")
+      .where({ tenant_id: tenant.id, resource_id: group })
+      .where("resource_version", ">", startVersion)
+      .orderBy("id");
+    assert.deepEqual(
+      events.map((e) => [e.type, e.resource_version, e.data.memberId]),
+      [
+        ...users
+          .slice(2)
+          .map((id, i) => ["group.member_added", startVersion + 1 + i, id]),
+        ["group.member_added", startVersion + 11, stayer],
+        ["group.member_removed", startVersion + 12, leaver],
+      ],
+    );
+    const audits = await ctx
+      .knex("audit_entries")
+      .where({
+        tenant_id: tenant.id,
+        resource_id: group,
+        key: "scim.group.patched",
+      })
+      .orderBy("id")
+      .select("request_id");
+    // One entry per request that succeeded, in order (the refused self-add writes nothing).
+    assert.deepEqual(
+      audits.slice(1).map((a) => a.request_id),
+      Array.from({ length: 13 }, (_, i) => `busy-${i}`),
+    );
+    const after = await request(ctx.app)
+      .get(`/scim/v2/Groups/${group}`)
+      .set(tenant.auth);
+    assert.equal(after.headers.etag, `W/"${startVersion + 12}"`);
   });
 });
