@@ -8,7 +8,19 @@ import type { Clock } from "./clock.ts";
 import { listPendingMigrations } from "./db/migrate.ts";
 import { translatePgError } from "./db/pg-errors.ts";
 import { requestContext } from "./http/request-context.ts";
+import { createHealthRouter } from "./http/health-routes.ts";
+import { httpMetrics } from "./http/http-metrics.ts";
+import { createMetricsRouter } from "./http/metrics-routes.ts";
+import { createMetrics } from "./metrics.ts";
+import { readQueueStats } from "./queue/queue-stats.ts";
 import { ADMIN_BASE_PATH, createAdminRouter } from "./http/admin-routes.ts";
+import {
+  CONSOLE_BASE_PATH,
+  createConsoleRouter,
+} from "./http/console-router.ts";
+import { AUDIT_BASE_PATH, createAuditRouter } from "./http/audit-routes.ts";
+import { createAuditSealer } from "./services/audit-sealer.ts";
+import { createAuditService } from "./services/audit-service.ts";
 import type { Logger } from "./logger.ts";
 import { buildResourceSchemas } from "./scim/schemas.ts";
 import { createScimRouter, SCIM_BASE_PATH } from "./scim/scim-router.ts";
@@ -38,6 +50,15 @@ export interface AppDeps extends LifecycleDeps {
   maxBodyBytes?: number;
   publicBaseUrl?: string;
   trustProxy?: boolean;
+  /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
+  /**
+   * `ops`: only /healthz, /readyz and /metrics (a `--role worker` process, so it can be probed and
+   * scraped). Default `full`: every API.
+   */
+  surface?: "full" | "ops";
+  /** What GET /metrics serves (default: this app's registry; a cluster worker asks its primary). */
+  scrapeMetrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 /** What the lifecycle engine needs from outside (all optional: defaults suit tests and dev). */
@@ -80,12 +101,19 @@ export function createServices(
     schemas,
   });
   const planner = createActionPlanner({ knex, policies, userReads, schemas });
+  // A registry per instance: apps built side by side (tests) never share counters.
+  const metrics = createMetrics({
+    logger,
+    readQueue: () => readQueueStats(knex, clock.now()),
+    now: () => clock.now(),
+  });
   const executor = createActionExecutor({
     knex: deps.workerKnex ?? knex,
     clock,
     logger,
     policies,
     appConnectors,
+    observer: metrics,
   });
   const worker = createWorker({
     db: deps.workerKnex ?? knex,
@@ -97,12 +125,21 @@ export function createServices(
     ...(deps.actionLeaseMs ? { leaseMs: deps.actionLeaseMs } : {}),
   });
   const onActionsPlanned = () => worker.nudge();
+  // Chains audit entries in the background; started where the worker is (serve.ts).
+  const auditSealer = createAuditSealer({
+    db: deps.workerKnex ?? knex,
+    clock,
+    logger,
+  });
   return {
     schemas,
     userReads,
     policies,
     appConnectors,
     worker,
+    metrics,
+    auditSealer,
+    audit: createAuditService({ knex }),
     actions: createActionsService({ knex, clock, policies, planner }),
     tokens: createTokensService(deps),
     users: createUsersService({
@@ -125,6 +162,7 @@ export function createServices(
     /** Stops the worker and closes outbound connections (not the database). */
     async close(): Promise<void> {
       await worker.stop();
+      await auditSealer.stop();
       await appConnectors.close();
     },
   };
@@ -143,25 +181,56 @@ export function createApp(deps: AppDeps): {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("trust proxy", deps.trustProxy ?? false);
+  app.use(httpMetrics(app, services.metrics));
   app.use(requestContext(deps.logger));
 
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
-  });
-  app.get("/readyz", async (_req, res) => {
-    try {
-      await deps.knex.raw("select 1");
-      const pending = await listPendingMigrations(deps.knex);
-      if (pending.length > 0) {
-        res.status(503).json({ status: "migrations pending", pending });
-        return;
-      }
-      res.json({ status: "ready" });
-    } catch {
-      res.status(503).json({ status: "database unreachable" });
-    }
-  });
+  app.use(
+    createHealthRouter({
+      pingDatabase: () => deps.knex.raw("select 1"),
+      listPendingMigrations: () => listPendingMigrations(deps.knex),
+      workerStatus: () => services.worker.status(),
+      logger: deps.logger,
+    }),
+  );
+  app.use(
+    createMetricsRouter({
+      scrape: deps.scrapeMetrics ?? (() => services.metrics.scrape()),
+      ...(deps.metricsToken ? { token: deps.metricsToken } : {}),
+      logger: deps.logger,
+    }),
+  );
 
+  if (deps.surface !== "ops") mountApis(app, deps, services);
+
+  app.use((_req, res) => {
+    res.status(404).json({
+      error: "not found",
+      hint:
+        deps.surface === "ops"
+          ? "this process runs the action worker: only /healthz, /readyz and /metrics"
+          : `the SCIM API is under ${SCIM_BASE_PATH}`,
+    });
+  });
+  app.use(
+    (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+      const { status, body } = toScimError(
+        error,
+        deps.logger,
+        { requestId: req.requestId },
+        translatePgError,
+      );
+      if (!res.headersSent) res.status(status).json(body);
+    },
+  );
+  return { app, services };
+}
+
+/** The SCIM, admin and auditor APIs and the console. */
+function mountApis(
+  app: express.Express,
+  deps: AppDeps,
+  services: Services,
+): void {
   app.use(
     SCIM_BASE_PATH,
     createScimRouter({
@@ -189,23 +258,26 @@ export function createApp(deps: AppDeps): {
       translateError: translatePgError,
     }),
   );
-
-  app.use((_req, res) => {
-    res.status(404).json({
-      error: "not found",
-      hint: `the SCIM API is under ${SCIM_BASE_PATH}`,
-    });
-  });
   app.use(
-    (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-      const { status, body } = toScimError(
-        error,
-        deps.logger,
-        { requestId: req.requestId },
-        translatePgError,
-      );
-      if (!res.headersSent) res.status(status).json(body);
-    },
+    AUDIT_BASE_PATH,
+    createAuditRouter({
+      tokens: services.tokens,
+      audit: services.audit,
+      logger: deps.logger,
+      translateError: translatePgError,
+    }),
   );
-  return { app, services };
+  app.use(
+    CONSOLE_BASE_PATH,
+    createConsoleRouter({
+      db: deps.knex,
+      clock: deps.clock,
+      logger: deps.logger,
+      tokens: services.tokens,
+      actions: services.actions,
+      policies: services.policies,
+      appConnectors: services.appConnectors,
+      translateError: translatePgError,
+    }),
+  );
 }

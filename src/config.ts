@@ -43,6 +43,15 @@ const ConfigSchema = z.object({
     .enum(["true", "false"])
     .default("false")
     .transform((v) => v === "true"),
+  // A scraper's bearer token; short ones are guessable, and /metrics shows queue sizes per app.
+  metricsToken: z.string().min(16, "must be at least 16 characters").optional(),
+  // Kubernetes waits 30 s after SIGTERM by default: finish inside it, with room to spare.
+  shutdownTimeoutMs: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(600_000)
+    .default(25_000),
 });
 
 /** Validated process configuration. */
@@ -66,6 +75,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: env.WORKER_CONCURRENCY,
     actionLeaseMs: env.ACTION_LEASE_MS,
     outboundAllowLinkLocal: env.OUTBOUND_ALLOW_LINK_LOCAL,
+    metricsToken: env.METRICS_TOKEN || undefined,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
   };
   const parsed = ConfigSchema.refine(
     (c) => c.webConcurrency === 1 || c.databaseUrl,
@@ -92,6 +103,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       workerConcurrency: "WORKER_CONCURRENCY",
       actionLeaseMs: "ACTION_LEASE_MS",
       outboundAllowLinkLocal: "OUTBOUND_ALLOW_LINK_LOCAL",
+      metricsToken: "METRICS_TOKEN",
+      shutdownTimeoutMs: "SHUTDOWN_TIMEOUT_MS",
     };
     const problems = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? "");

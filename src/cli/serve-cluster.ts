@@ -7,10 +7,13 @@ import { readLifecycleConfig } from "./read-lifecycle-config.ts";
 import { migrateToLatest } from "../db/migrate.ts";
 import type { Logger } from "../logger.ts";
 import { createTokensService } from "../services/tokens-service.ts";
+import { serveClusterMetrics } from "./cluster-metrics.ts";
 import { openConfiguredDatabase } from "./open-from-config.ts";
 import { printIssuedToken, serve, type ServeRole } from "./serve.ts";
 
 const RESTART_DELAY_MS = 1_000;
+/** How much longer than a worker's shutdown budget the primary waits for it before giving up. */
+const SHUTDOWN_MARGIN_MS = 2_000;
 
 /**
  * Runs `WEB_CONCURRENCY` API processes sharing one port (node:cluster). The primary migrates and
@@ -63,11 +66,16 @@ export async function serveCluster(
     await database.close();
   }
   if (issuedSecret) printIssuedToken(issuedSecret, config.port);
+  serveClusterMetrics(logger);
   let stopping = false;
+  let failedStop = false;
   const fork = () => cluster.fork();
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      // A worker that overran its budget (or failed to close) exits 1: so does the whole.
+      if (code !== 0) failedStop = true;
+      if (Object.keys(cluster.workers ?? {}).length === 0)
+        process.exit(failedStop ? 1 : 0);
       return;
     }
     logger.error("API worker died; starting another", {
@@ -84,7 +92,10 @@ export async function serveCluster(
     logger.info("shutting down workers", { signal });
     for (const worker of Object.values(cluster.workers ?? {}))
       worker?.process.kill("SIGTERM");
-    setTimeout(() => process.exit(1), 15_000).unref();
+    setTimeout(
+      () => process.exit(1),
+      config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS,
+    ).unref();
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));

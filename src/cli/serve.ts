@@ -8,6 +8,8 @@ import { migrateToLatest } from "../db/migrate.ts";
 import { openDatabase } from "../db/open-database.ts";
 import type { Logger } from "../logger.ts";
 import { SCIM_BASE_PATH } from "../scim/scim-router.ts";
+import { createClusterMetricsClient } from "./cluster-metrics.ts";
+import { createGracefulShutdown } from "./graceful-shutdown.ts";
 import { openConfiguredDatabase } from "./open-from-config.ts";
 
 /**
@@ -34,8 +36,16 @@ export async function serve(
           poolMax: Math.max(4, Math.ceil(config.workerConcurrency / 2)),
         })
       : undefined;
+  // A cluster worker's /metrics answers for every process (see cluster-metrics.ts).
+  const clusterMetrics = options.clusterWorker
+    ? createClusterMetricsClient()
+    : undefined;
   const { app, services } = createApp({
+    // A worker process serves only its probes and metrics.
+    ...(role === "worker" ? { surface: "ops" as const } : {}),
     ...(workerDatabase ? { workerKnex: workerDatabase.knex } : {}),
+    ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
+    ...(clusterMetrics ? { scrapeMetrics: clusterMetrics.scrape } : {}),
     knex: database.knex,
     clock: systemClock,
     logger,
@@ -47,9 +57,12 @@ export async function serve(
     workerConcurrency: config.workerConcurrency,
     actionLeaseMs: config.actionLeaseMs,
   });
-  const issued = options.clusterWorker
-    ? undefined
-    : await services.tokens.ensureBootstrap(config.bootstrapToken);
+  clusterMetrics?.share(services.metrics.registry);
+  // The API processes make the first token; a worker never prints one.
+  const issued =
+    options.clusterWorker || role === "worker"
+      ? undefined
+      : await services.tokens.ensureBootstrap(config.bootstrapToken);
   if (config.lifecycleConfig && !options.clusterWorker) {
     const applied = await applyLifecycleConfig(
       { knex: database.knex, policies: services.policies },
@@ -61,20 +74,22 @@ export async function serve(
       tenants: applied,
     });
   }
-  if (role !== "api") services.worker.start();
-  const shutdown = async () => {
-    await services.close();
+  if (role !== "api") {
+    services.worker.start();
+    services.auditSealer.start();
+  }
+  const closeDatabases = async () => {
     await workerDatabase?.close();
     await database.close();
   };
-  if (role === "worker") {
-    logger.info("worker started", { workerId: services.worker.id });
-    onSignals(logger, (done) => {
-      shutdown().then(done, done);
-    });
-    return undefined;
-  }
   const server = app.listen(config.port, config.host);
+  const shutdown = createGracefulShutdown({
+    server,
+    services,
+    closeDatabases,
+    budgetMs: config.shutdownTimeoutMs,
+    logger,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
@@ -83,16 +98,19 @@ export async function serve(
   const port =
     typeof address === "object" && address ? address.port : config.port;
   if (issued) printIssuedToken(issued.secret, port);
-  logger.info("listening", {
-    url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}${SCIM_BASE_PATH}`,
-    database: database.kind,
-  });
-  onSignals(logger, (done) => {
-    // Stop accepting, let in-flight requests and actions finish, then close the pool.
-    server.close(() => {
-      shutdown().then(done, done);
+  if (role === "worker")
+    logger.info("worker started", {
+      workerId: services.worker.id,
+      // Probes and metrics only: /healthz, /readyz, /metrics.
+      url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`,
     });
-    server.closeIdleConnections();
+  else
+    logger.info("listening", {
+      url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}${SCIM_BASE_PATH}`,
+      database: database.kind,
+    });
+  onSignals(logger, config.shutdownTimeoutMs, (done) => {
+    shutdown().then(() => done(), done);
   });
   return server;
 }
@@ -102,15 +120,25 @@ export type ServeRole = "api" | "worker" | "all";
 
 function onSignals(
   logger: Logger,
+  budgetMs: number,
   stop: (done: (error?: unknown) => void) => void,
 ): void {
   let stopping = false;
   const handle = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info("shutting down", { signal });
-    stop((error) => process.exit(error ? 1 : 0));
-    setTimeout(() => process.exit(1), 10_000).unref();
+    logger.info("shutting down", { signal, budgetMs });
+    stop((error) => {
+      if (error)
+        logger.error("shutdown failed", { error: (error as Error).message });
+      process.exit(error ? 1 : 0);
+    });
+    setTimeout(() => {
+      logger.error("shutdown took longer than its budget; exiting", {
+        budgetMs,
+      });
+      process.exit(1);
+    }, budgetMs).unref();
   };
   process.once("SIGTERM", () => handle("SIGTERM"));
   process.once("SIGINT", () => handle("SIGINT"));

@@ -1,3 +1,5 @@
+import { canonicalJson } from "./canonical-json.ts";
+
 /** Lifecycle facts recorded with each SCIM write (past tense). */
 export const LIFECYCLE_EVENT_TYPES = [
   "user.created",
@@ -15,7 +17,11 @@ export const LIFECYCLE_EVENT_TYPES = [
 /** One of the lifecycle event types. */
 export type LifecycleEventType = (typeof LIFECYCLE_EVENT_TYPES)[number];
 
-/** Top-level attributes whose values differ between two stored resources. */
+/**
+ * Top-level attributes whose values differ between two stored resources. Compared as canonical
+ * JSON: a stored resource comes back from jsonb with its keys reordered, and an IdP that GETs a
+ * user and PUTs it back unchanged (Okta does) must not look like a change.
+ */
 export function changedAttributes(
   before: Record<string, unknown> | null,
   after: Record<string, unknown> | null,
@@ -24,9 +30,12 @@ export function changedAttributes(
     ...Object.keys(before ?? {}),
     ...Object.keys(after ?? {}),
   ]);
-  return [...keys]
-    .filter((k) => JSON.stringify(before?.[k]) !== JSON.stringify(after?.[k]))
-    .sort();
+  return [...keys].filter((k) => !sameJson(before?.[k], after?.[k])).sort();
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 /**

@@ -20,4 +20,9 @@ export interface Principal {
   tenantName: string;
   tokenId: string;
   scopes: Scope[];
+  /**
+   * Who acted when no bearer token did (the operator CLI: `cli:<os user>@<host>`); recorded in
+   * the audit entry's detail. Absent for API calls, whose token says who acted.
+   */
+  actor?: string;
 }

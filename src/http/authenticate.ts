@@ -7,6 +7,27 @@ import type { TokensService } from "../services/tokens-service.ts";
 
 const REALM = "scim-lifecycle";
 
+/** Why a request was refused before it reached its handler (metrics label values). */
+export type AuthFailureReason =
+  "missing_token" | "invalid_token" | "missing_scope" | "invalid_metrics_token";
+
+// Per response, so the metrics middleware can count refusals without every router taking an
+// observer; the entry goes with the response object.
+const authFailures = new WeakMap<Response, AuthFailureReason>();
+
+/** Notes why a request was refused, for the request metrics. */
+export function markAuthFailure(
+  res: Response,
+  reason: AuthFailureReason,
+): void {
+  authFailures.set(res, reason);
+}
+
+/** Why the request of this response was refused, if it was. */
+export function authFailureOf(res: Response): AuthFailureReason | undefined {
+  return authFailures.get(res);
+}
+
 /**
  * Bearer-token authentication through passport-http-bearer. Failures answer 401 with a
  * `WWW-Authenticate: Bearer` challenge (RFC 6750 §3); the error body is the caller's format.
@@ -30,6 +51,7 @@ export function createAuthenticate(tokens: TokensService): RequestHandler {
       (error: unknown, principal: Principal | false) => {
         if (error) return next(error);
         if (!principal) {
+          markAuthFailure(res, hasToken ? "invalid_token" : "missing_token");
           res.setHeader(
             "WWW-Authenticate",
             hasToken
@@ -57,9 +79,10 @@ export function createAuthenticate(tokens: TokensService): RequestHandler {
 
 /** Requires one of the scopes (`admin` grants all). */
 export function requireScope(scope: Scope): RequestHandler {
-  return (req, _res, next) => {
+  return (req, res, next) => {
     const scopes = req.principal?.scopes ?? [];
     if (scopes.includes(scope) || scopes.includes("admin")) return next();
+    markAuthFailure(res, "missing_scope");
     next(
       new AppError(
         "auth.missing_scope",

@@ -116,39 +116,59 @@ export type RunOutcome =
       result?: Record<string, unknown>;
     };
 
-/**
- * Records how a claimed run ended, only while this worker still holds the lease (a fence: a worker
- * whose lease was swept cannot overwrite the newer run). Returns false when the lease was lost.
- */
-export async function finishRun(
-  db: Db,
-  action: { id: string; workerId: string; now: Date },
-  outcome: RunOutcome,
-): Promise<boolean> {
-  const common = {
-    lease_owner: null,
-    lease_expires_at: null,
-    updated_at: action.now,
+/** An audit entry to append with a run's outcome (the audit_entries columns). */
+export interface RunAuditEntry {
+  tenant_id: string;
+  occurred_at: Date;
+  actor_token_id: string | null;
+  key: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  request_id: string | null;
+  detail: Record<string, unknown>;
+}
+
+/** What a run's outcome writes besides the action row, all or nothing with it. */
+export interface RunSideEffects {
+  /** A Retry-After window for the app (the later of the current and this one is kept). */
+  blockApp?: { tenantId: string; appId: string; until: Date };
+  /** What the run left in the app: a new state (`since` moves only on a change) and ids merged into `ref`. */
+  appState?: {
+    tenantId: string;
+    userId: string;
+    appId: string;
+    state?: string;
+    ref?: Record<string, unknown>;
+    at: Date;
   };
-  let changes: Record<string, unknown>;
+  audit?: RunAuditEntry;
+}
+
+function outcomeChanges(
+  db: Db,
+  now: Date,
+  outcome: RunOutcome,
+): Record<string, unknown> {
+  const common = { lease_owner: null, lease_expires_at: null, updated_at: now };
   switch (outcome.state) {
     case "succeeded":
     case "skipped":
-      changes = {
+      return {
+        ...common,
         state: outcome.state,
         result: JSON.stringify(outcome.result),
-        finished_at: action.now,
+        finished_at: now,
       };
-      break;
     case "failed":
-      changes = {
+      return {
+        ...common,
         state: "failed",
         last_error: JSON.stringify(outcome.error),
-        finished_at: action.now,
+        finished_at: now,
       };
-      break;
     case "pending":
-      changes = {
+      return {
+        ...common,
         state: "pending",
         run_at: outcome.runAt,
         ...(outcome.error ? { last_error: JSON.stringify(outcome.error) } : {}),
@@ -156,21 +176,95 @@ export async function finishRun(
           ? {}
           : { attempts: db.raw("greatest(attempts - 1, 0)") }),
       };
-      break;
     case "in_progress":
-      changes = {
+      return {
+        ...common,
         state: "in_progress",
         run_at: outcome.runAt,
         job: JSON.stringify(outcome.job),
         job_deadline: outcome.jobDeadline,
         ...(outcome.result ? { result: JSON.stringify(outcome.result) } : {}),
       };
-      break;
   }
-  const updated = await db("actions")
+}
+
+/**
+ * Records how a claimed run ended, only while this worker still holds the lease (a fence: a worker
+ * whose lease was swept cannot overwrite the newer run), together with what the run changed
+ * elsewhere (the app's Retry-After window, the user's state in the app, the audit entry). One
+ * statement: the side effects are written only when the fence holds, and it all commits together
+ * in one round trip instead of a transaction of five. Returns false when the lease was lost.
+ */
+export async function finishRun(
+  db: Db,
+  action: { id: string; workerId: string; now: Date },
+  outcome: RunOutcome,
+  effects: RunSideEffects = {},
+): Promise<boolean> {
+  const run = db("actions")
     .where({ id: action.id, lease_owner: action.workerId, state: "running" })
-    .update({ ...common, ...changes });
-  return updated === 1;
+    .update(outcomeChanges(db, action.now, outcome))
+    .returning("id")
+    .toSQL();
+  const parts = [`run AS (${run.sql})`];
+  const bindings: unknown[] = [...run.bindings];
+  const { blockApp: block, appState, audit } = effects;
+  if (block) {
+    parts.push(`blocked AS (
+      INSERT INTO app_throttles (tenant_id, app_id, blocked_until)
+      SELECT ?::uuid, ?, ?::timestamptz FROM run
+      ON CONFLICT (tenant_id, app_id) DO UPDATE
+      SET blocked_until = greatest(app_throttles.blocked_until, excluded.blocked_until))`);
+    bindings.push(block.tenantId, block.appId, block.until.toISOString());
+  }
+  if (appState) {
+    parts.push(`app_state AS (
+      INSERT INTO app_states (tenant_id, user_id, app_id, state, since, ref, updated_at)
+      SELECT ?::uuid, ?::uuid, ?, coalesce(?::text, 'unknown'), ?::timestamptz, ?::jsonb,
+             ?::timestamptz
+      FROM run
+      ON CONFLICT (tenant_id, user_id, app_id) DO UPDATE SET
+        state = coalesce(?::text, app_states.state),
+        since = CASE WHEN ?::text IS NOT NULL AND ?::text <> app_states.state
+                     THEN excluded.since ELSE app_states.since END,
+        ref = app_states.ref || excluded.ref,
+        updated_at = excluded.updated_at)`);
+    const state = appState.state ?? null;
+    const at = appState.at.toISOString();
+    bindings.push(
+      appState.tenantId,
+      appState.userId,
+      appState.appId,
+      state,
+      at,
+      JSON.stringify(appState.ref ?? {}),
+      at,
+      state,
+      state,
+      state,
+    );
+  }
+  if (audit) {
+    parts.push(`audit AS (
+      INSERT INTO audit_entries
+        (tenant_id, occurred_at, actor_token_id, key, resource_type, resource_id, request_id, detail)
+      SELECT ?::uuid, ?::timestamptz, ?::uuid, ?, ?, ?::uuid, ?, ?::jsonb FROM run)`);
+    bindings.push(
+      audit.tenant_id,
+      audit.occurred_at.toISOString(),
+      audit.actor_token_id,
+      audit.key,
+      audit.resource_type,
+      audit.resource_id,
+      audit.request_id,
+      JSON.stringify(audit.detail),
+    );
+  }
+  const result = await db.raw<{ rows: { owned: string }[] }>(
+    `WITH ${parts.join(", ")} SELECT count(*) AS owned FROM run`,
+    bindings as never[],
+  );
+  return Number(result.rows[0]!.owned) === 1;
 }
 
 /**

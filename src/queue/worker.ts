@@ -8,6 +8,7 @@ import {
   sweepExpiredLeases,
   type ClaimedAction,
 } from "./action-queue.ts";
+import { releaseActions } from "./release-actions.ts";
 
 /** How long a claim holds an action before another worker may take it over. */
 export const ACTION_LEASE_MS = 30_000;
@@ -22,6 +23,21 @@ export type ActionHandler = (
   workerId: string,
 ) => Promise<void>;
 
+/**
+ * Where a worker's loop is: `idle` when it was never started (API-only processes, tests and the CLI
+ * that call runUntilIdle), `stalled` when it runs but its last cycle is old.
+ */
+export type WorkerStatus =
+  "idle" | "running" | "stalled" | "stopping" | "stopped";
+
+/** What stop() did with the runs still in flight when its grace ran out. */
+export interface WorkerStopReport {
+  /** Runs still going when the grace ran out. */
+  abandoned: number;
+  /** Of those, actions given back to the queue (the others recorded their outcome in time). */
+  released: number;
+}
+
 /** A queue worker: claims due actions and runs them with the injected handler. */
 export interface Worker {
   readonly id: string;
@@ -31,10 +47,16 @@ export interface Worker {
   nudge(): void;
   /** Runs everything due until nothing is left (tests, CLI); returns how many runs it made. */
   runUntilIdle(): Promise<number>;
-  /** Stops claiming, waits for runs in flight, then returns. */
-  stop(): Promise<void>;
+  /**
+   * Stops claiming and waits for runs in flight, keeping their leases alive. With `graceMs`, runs
+   * still going after it are released (see releaseActions) and stop returns without them. Calling
+   * it again returns the first call's result.
+   */
+  stop(options?: { graceMs?: number }): Promise<WorkerStopReport>;
   /** True while the loop runs and its last cycle was recent. */
   isAlive(): boolean;
+  /** Where the loop is (readiness checks). */
+  status(): WorkerStatus;
 }
 
 /** Creates a worker on the action queue. */
@@ -60,6 +82,13 @@ export function createWorker(deps: {
   let lastCycleAt = 0;
   let lastSweepAt = 0;
   let heartbeat: NodeJS.Timeout | undefined;
+  let started = false;
+  let stopping: Promise<WorkerStopReport> | undefined;
+  let stopped = false;
+
+  function isAlive(): boolean {
+    return running && Date.now() - lastCycleAt < Math.max(pollMs * 20, 30_000);
+  }
 
   function launch(action: ClaimedAction): void {
     const run = handle(action, id)
@@ -132,6 +161,9 @@ export function createWorker(deps: {
     start() {
       if (running) return;
       running = true;
+      started = true;
+      stopping = undefined;
+      stopped = false;
       heartbeat = setInterval(() => {
         const until = new Date(clock.now().getTime() + leaseMs);
         extendLeases(db, {
@@ -161,17 +193,81 @@ export function createWorker(deps: {
         if (inFlight.size > 0) await Promise.race(inFlight.values());
       }
     },
-    async stop() {
-      running = false;
-      wake?.();
-      if (heartbeat) clearInterval(heartbeat);
-      await loop;
-      await Promise.allSettled(inFlight.values());
+    stop(options = {}) {
+      stopping ??= shutdown(options.graceMs);
+      return stopping;
     },
-    isAlive() {
-      return (
-        running && Date.now() - lastCycleAt < Math.max(pollMs * 20, 30_000)
-      );
+    isAlive,
+    status() {
+      if (stopped) return "stopped";
+      if (stopping) return "stopping";
+      if (!started) return "idle";
+      return isAlive() ? "running" : "stalled";
     },
   };
+
+  async function shutdown(graceMs?: number): Promise<WorkerStopReport> {
+    const deadline = graceMs === undefined ? undefined : Date.now() + graceMs;
+    running = false;
+    wake?.();
+    // The heartbeat keeps running until the last run ends or is released: a lease that ran out
+    // while we wait would let another worker sweep the action and run it a second time, at once.
+    try {
+      // The loop may still be launching what its last claim returned: wait for it, then the runs.
+      const drained = (async () => {
+        await loop;
+        await Promise.allSettled(inFlight.values());
+      })();
+      if (deadline === undefined) {
+        await drained;
+        return { abandoned: 0, released: 0 };
+      }
+      const inTime = await settledBy(drained, deadline);
+      const left = inTime ? [] : [...inFlight.keys()];
+      if (left.length === 0) return { abandoned: 0, released: 0 };
+      let released = 0;
+      try {
+        released = await releaseActions(db, {
+          workerId: id,
+          ids: left,
+          now: clock.now(),
+        });
+      } catch (error) {
+        // The leases still run out and the sweep returns the actions: later, but never lost.
+        logger.error("could not release actions at shutdown", {
+          actionIds: left,
+          error: (error as Error).message,
+        });
+      }
+      // Their runs go on without us; whatever they try to record finds the lease gone.
+      for (const actionId of left) inFlight.delete(actionId);
+      logger.warn("released actions still running at shutdown", {
+        actionIds: left,
+        released,
+      });
+      return { abandoned: left.length, released };
+    } finally {
+      if (heartbeat) clearInterval(heartbeat);
+      stopped = true;
+    }
+  }
+}
+
+/** Waits for `work` until `deadline` (epoch ms); true when it settled in time. */
+async function settledBy(
+  work: Promise<unknown>,
+  deadline: number,
+): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(
+      () => resolve(false),
+      Math.max(0, deadline - Date.now()),
+    );
+  });
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

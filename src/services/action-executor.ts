@@ -1,6 +1,6 @@
 import type { Knex } from "knex";
 import type { Clock } from "../clock.ts";
-import { inTransaction } from "../db/transaction.ts";
+import { withDbErrors } from "../db/transaction.ts";
 import {
   ConnectorError,
   type ActionRequest,
@@ -16,32 +16,56 @@ import { isPlainObject } from "../domain/plain-json.ts";
 import type { StepCondition } from "../domain/policy.ts";
 import type { Logger } from "../logger.ts";
 import {
-  appBlockedUntil,
-  blockApp,
   finishRun,
   takeRateToken,
   type ClaimedAction,
   type RunOutcome,
 } from "../queue/action-queue.ts";
 import {
-  findAppState,
-  upsertAppState,
+  findAppStateAndWindow,
   type AppStateRow,
 } from "../store/app-states-store.ts";
-import { insertAuditEntry } from "../store/audit-store.ts";
 import type { AppConnectors, AppRuntime } from "./app-connectors.ts";
 import type { PolicyService } from "./policy-service.ts";
 
 /** Events whose immediate actions measure the deprovisioning clock. */
 const DEPROVISION_EVENTS = new Set(["user.deactivated", "user.deleted"]);
 
+/**
+ * How one run ended, for operators' counters. `throttled`: it waited for the app's Retry-After
+ * window or rate limit before calling; `rate_limited`: the app answered 429; `lease_lost`: another
+ * worker owned the action by the time the outcome was recorded, so nothing was.
+ */
+export type ActionRunOutcome =
+  | "succeeded"
+  | "failed"
+  | "skipped"
+  | "attempt_failed"
+  | "rate_limited"
+  | "throttled"
+  | "in_progress"
+  | "lease_lost";
+
+/** Told how each run ended once its outcome is committed (metrics); must not throw. */
+export interface ActionObserver {
+  actionRun(run: {
+    app: string;
+    kind: string;
+    outcome: ActionRunOutcome;
+    /** From the lifecycle event to this success, for a deprovisioning action run at once. */
+    deprovisionMs?: number;
+  }): void;
+}
+
 /** What one run decided, before it is recorded. */
 interface Decision {
   outcome: RunOutcome;
+  runOutcome: Exclude<ActionRunOutcome, "lease_lost">;
   auditKey: string | undefined;
   detail: Record<string, unknown>;
   appState?: { state?: AppState; ref?: Record<string, unknown> };
   blockUntil?: Date;
+  deprovisionMs?: number;
 }
 
 /**
@@ -56,6 +80,7 @@ export function createActionExecutor(deps: {
   policies: PolicyService;
   appConnectors: AppConnectors;
   random?: () => number;
+  observer?: ActionObserver;
 }) {
   const { knex, clock, logger } = deps;
   async function runtimeOf(
@@ -85,6 +110,7 @@ export function createActionExecutor(deps: {
     };
     const fail = (error: Record<string, unknown>): Decision => ({
       outcome: { state: "failed", error },
+      runOutcome: "failed",
       auditKey: "action.failed",
       detail: { ...base, error },
     });
@@ -111,7 +137,11 @@ export function createActionExecutor(deps: {
       appId: action.app_id,
       userId: action.user_id,
     };
-    const state = await findAppState(knex, key);
+    const { state, blockedUntil: sharedWindow } = await findAppStateAndWindow(
+      knex,
+      key,
+      now,
+    );
     if (action.condition && !action.job) {
       const reason = unmetCondition(
         action.condition as unknown as StepCondition,
@@ -121,15 +151,17 @@ export function createActionExecutor(deps: {
       if (reason) {
         return {
           outcome: { state: "skipped", result: { reason } },
+          runOutcome: "skipped",
           auditKey: "action.skipped",
           detail: { ...base, reason },
         };
       }
     }
-    const waitUntil = await retryAfterOf(action, now);
+    const waitUntil = retryAfterOf(action, sharedWindow);
     if (waitUntil) {
       return {
         outcome: { state: "pending", runAt: waitUntil, countAttempt: false },
+        runOutcome: "throttled",
         auditKey: undefined,
         detail: base,
       };
@@ -147,6 +179,7 @@ export function createActionExecutor(deps: {
       if (next) {
         return {
           outcome: { state: "pending", runAt: next, countAttempt: false },
+          runOutcome: "throttled",
           auditKey: undefined,
           detail: base,
         };
@@ -190,6 +223,7 @@ export function createActionExecutor(deps: {
           jobDeadline: deadline,
           ...(result.detail ? { result: result.detail } : {}),
         },
+        runOutcome: "in_progress",
         // One entry when the job starts, not one per poll.
         auditKey: action.job ? undefined : "action.in_progress",
         detail: { ...base, jobId: result.job.id, durationMs },
@@ -211,7 +245,9 @@ export function createActionExecutor(deps: {
           ...(result.ref ? { ref: result.ref } : {}),
         },
       },
+      runOutcome: "succeeded",
       auditKey: "action.succeeded",
+      ...(deprovisionMs !== undefined ? { deprovisionMs } : {}),
       detail: {
         ...base,
         durationMs,
@@ -226,21 +262,19 @@ export function createActionExecutor(deps: {
     };
   }
 
-  async function retryAfterOf(
+  /**
+   * The end of the app's Retry-After window: this process's own, or one another process learnt of
+   * since this action was claimed (read with the app state, just before the call).
+   */
+  function retryAfterOf(
     action: ClaimedAction,
-    now: Date,
-  ): Promise<Date | undefined> {
+    shared: Date | undefined,
+  ): Date | undefined {
     const local = deps.appConnectors.blockedUntil(
       action.tenant_id,
       action.app_id,
     );
     if (local) return local;
-    // Another process may have learnt of a window since this action was claimed.
-    const shared = await appBlockedUntil(
-      knex,
-      { tenantId: action.tenant_id, appId: action.app_id },
-      now,
-    );
     if (shared)
       deps.appConnectors.block(action.tenant_id, action.app_id, shared);
     return shared;
@@ -285,6 +319,7 @@ export function createActionExecutor(deps: {
           countAttempt: false,
           error: described,
         },
+        runOutcome: "rate_limited",
         auditKey: "action.rate_limited",
         detail: { ...base, retryAfterMs: waitMs },
         blockUntil: until,
@@ -299,6 +334,7 @@ export function createActionExecutor(deps: {
           countAttempt: true,
           error: described,
         },
+        runOutcome: "attempt_failed",
         auditKey: "action.attempt_failed",
         detail: { ...base, error: described, retryInMs: delay },
       };
@@ -311,50 +347,74 @@ export function createActionExecutor(deps: {
     async handle(action: ClaimedAction, workerId: string): Promise<void> {
       const now = clock.now();
       const decision = await decide(action, now);
-      await inTransaction(knex, async (trx) => {
-        const owned = await finishRun(
-          trx,
-          { id: action.id, workerId, now: clock.now() },
+      const at = clock.now();
+      const owned = await withDbErrors(() =>
+        finishRun(
+          knex,
+          { id: action.id, workerId, now: at },
           decision.outcome,
-        );
-        if (!owned) {
-          // Our lease was swept and another worker owns the action now: record nothing.
-          logger.warn("lease lost before the outcome was recorded", {
-            actionId: action.id,
-          });
-          return;
-        }
-        if (decision.blockUntil) {
-          await blockApp(
-            trx,
-            { tenantId: action.tenant_id, appId: action.app_id },
-            decision.blockUntil,
-          );
-        }
-        if (decision.appState) {
-          await upsertAppState(
-            trx,
-            {
-              tenantId: action.tenant_id,
-              userId: action.user_id,
-              appId: action.app_id,
-            },
-            { ...decision.appState, at: clock.now() },
-          );
-        }
-        if (decision.auditKey) {
-          await insertAuditEntry(trx, {
-            tenant_id: action.tenant_id,
-            occurred_at: clock.now(),
-            actor_token_id: null,
-            key: decision.auditKey,
-            resource_type: "User",
-            resource_id: action.user_id,
-            request_id: null,
-            detail: decision.detail,
-          });
-        }
-      });
+          {
+            ...(decision.blockUntil
+              ? {
+                  blockApp: {
+                    tenantId: action.tenant_id,
+                    appId: action.app_id,
+                    until: decision.blockUntil,
+                  },
+                }
+              : {}),
+            ...(decision.appState
+              ? {
+                  appState: {
+                    tenantId: action.tenant_id,
+                    userId: action.user_id,
+                    appId: action.app_id,
+                    ...decision.appState,
+                    at,
+                  },
+                }
+              : {}),
+            ...(decision.auditKey
+              ? {
+                  audit: {
+                    tenant_id: action.tenant_id,
+                    occurred_at: at,
+                    actor_token_id: null,
+                    key: decision.auditKey,
+                    resource_type: "User",
+                    resource_id: action.user_id,
+                    request_id: null,
+                    detail: decision.detail,
+                  },
+                }
+              : {}),
+          },
+        ),
+      );
+      if (!owned) {
+        // Our lease was swept (or released at shutdown) and another worker may own the action
+        // now: nothing was recorded.
+        logger.warn("lease lost before the outcome was recorded", {
+          actionId: action.id,
+        });
+      }
+      // After the commit: a counted outcome is a recorded one.
+      try {
+        deps.observer?.actionRun({
+          app: action.app_id,
+          kind: action.kind,
+          outcome: owned ? decision.runOutcome : "lease_lost",
+          ...(owned && decision.deprovisionMs !== undefined
+            ? { deprovisionMs: decision.deprovisionMs }
+            : {}),
+        });
+      } catch (error) {
+        // The outcome is committed; a broken counter must not make it look unrecorded.
+        logger.warn("action observer failed", {
+          actionId: action.id,
+          error: (error as Error).message,
+        });
+      }
     },
   };
 }

@@ -58,6 +58,7 @@ export function createActionsService(deps: {
           policyVersion: before.policy_version,
           previousState: before.state,
           byOperator: true,
+          ...(principal.actor ? { actor: principal.actor } : {}),
         },
       });
       return (await findActionById(trx, principal.tenantId, id))!;

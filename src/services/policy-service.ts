@@ -151,7 +151,36 @@ export function createPolicyService(deps: {
       const row = await findLatestPolicyVersion(knex, tenantId);
       return row ? { version: row.version, document: row.document } : undefined;
     },
+
+    /** The apps of the tenant's current policy version, without their config (it names secrets). */
+    async listApps(
+      tenantId: string,
+    ): Promise<{ version: number; apps: AppSummary[] }> {
+      const row = await findLatestPolicyVersion(knex, tenantId);
+      if (!row) return { version: 0, apps: [] };
+      const parsed = tenantPolicySchema.safeParse(row.document);
+      const apps = parsed.success ? parsed.data.apps : [];
+      return {
+        version: row.version,
+        apps: apps.map((app) => ({
+          id: app.id,
+          connector: app.connector,
+          rateLimit: app.rateLimit ?? null,
+          maxAttempts: app.maxAttempts,
+          jobTimeout: app.jobTimeout,
+        })),
+      };
+    },
   };
+}
+
+/** An app of a tenant's policy as operators list it: never its config. */
+export interface AppSummary {
+  id: string;
+  connector: string;
+  rateLimit: { perMinute: number; burst?: number } | null;
+  maxAttempts: number;
+  jobTimeout: string;
 }
 
 /** The policy service's interface. */

@@ -24,12 +24,15 @@ import {
 } from "../store/tenants-store.ts";
 import {
   findTokenByDigest,
+  findTokenById,
   insertToken,
   listTokensByTenant,
+  updateTokenExpiresAtById,
   updateTokenLastUsedById,
   updateTokenRevokedById,
   type TokenRow,
 } from "../store/tokens-store.ts";
+import { insertAuditEntry } from "../store/audit-store.ts";
 
 /** Recognisable prefix so leaked tokens can be found by secret scanners. */
 export const TOKEN_PREFIX = "scl_";
@@ -184,6 +187,87 @@ export function createTokensService(deps: {
       for (const [key, entry] of cache) {
         if (entry.principal.tokenId === id) cache.delete(key);
       }
+    },
+
+    /**
+     * Issues a successor of a live token (same tenant, name and scopes) and lets the old one work
+     * for `graceMs` more, or until its own expiry if that comes sooner. The successor keeps the old
+     * token's lifetime unless `expiresAt` is given. Audited as `token.rotated`.
+     */
+    async rotateToken(
+      id: string,
+      options: {
+        graceMs: number;
+        expiresAt?: Date | null;
+        actor?: Pick<Principal, "tokenId" | "actor">;
+      },
+    ): Promise<{ issued: IssuedToken; previous: TokenRow }> {
+      const rotated = await inTransaction(knex, async (trx) => {
+        // Locked so that two rotations of one token cannot both issue a successor.
+        const old = await findTokenById(trx, id, { forUpdate: true });
+        const now = clock.now();
+        if (!old || old.revoked_at || (old.expires_at && old.expires_at <= now))
+          throw new AppError("token.not_found", `no live token with id ${id}`);
+        const tenant = (await findTenantByName(trx, old.tenant_name))!;
+        const graceEnd = new Date(now.getTime() + options.graceMs);
+        const oldExpiresAt =
+          old.expires_at && old.expires_at < graceEnd
+            ? old.expires_at
+            : graceEnd;
+        const expiresAt =
+          options.expiresAt !== undefined
+            ? options.expiresAt
+            : old.expires_at
+              ? new Date(
+                  now.getTime() +
+                    (old.expires_at.getTime() - old.created_at.getTime()),
+                )
+              : null;
+        await updateTokenExpiresAtById(trx, id, oldExpiresAt);
+        const issued = await issue(trx, tenant, {
+          name: old.name,
+          scopes: old.scopes.filter(isScope),
+          expiresAt,
+        });
+        await insertAuditEntry(trx, {
+          tenant_id: tenant.id,
+          occurred_at: now,
+          actor_token_id: options.actor?.tokenId ?? null,
+          key: "token.rotated",
+          resource_type: "Token",
+          resource_id: old.id,
+          request_id: null,
+          detail: {
+            name: old.name,
+            scopes: old.scopes,
+            graceMs: options.graceMs,
+            previousExpiresAt: old.expires_at,
+            expiresAt: oldExpiresAt,
+            successorId: issued.token.id,
+            successorPrefix: issued.token.prefix,
+            successorExpiresAt: expiresAt,
+            ...(options.actor?.actor ? { actor: options.actor.actor } : {}),
+          },
+        });
+        const previous: TokenRow = {
+          id: old.id,
+          tenant_id: old.tenant_id,
+          name: old.name,
+          prefix: old.prefix,
+          digest: old.digest,
+          scopes: old.scopes,
+          created_at: old.created_at,
+          expires_at: oldExpiresAt,
+          revoked_at: old.revoked_at,
+          last_used_at: old.last_used_at,
+        };
+        return { issued, previous };
+      });
+      // This process sees the new expiry at once; others within the cache's few seconds.
+      for (const [key, entry] of cache) {
+        if (entry.principal.tokenId === id) cache.delete(key);
+      }
+      return rotated;
     },
 
     /**

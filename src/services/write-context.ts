@@ -58,6 +58,7 @@ export function changeLogOf(ctx: WriteContext, change: Change): ChangeLog {
         path: ctx.path,
         body: maskSecrets(ctx.body),
         events: countByType(change.events),
+        ...(ctx.principal.actor ? { actor: ctx.principal.actor } : {}),
         ...change.notes,
       },
     },

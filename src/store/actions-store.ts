@@ -104,3 +104,111 @@ export async function measureDeprovisioningClock(
   );
   return result.rows;
 }
+
+/** A tenant's pending actions, the soonest due first; keyset paging on (run_at, id). */
+export async function listPendingActionsByRunAt(
+  db: Db,
+  tenantId: string,
+  options: { after?: { runAt: Date; id: string }; limit: number },
+): Promise<ActionRow[]> {
+  const query = db<ActionRow>("actions").where({
+    tenant_id: tenantId,
+    state: "pending",
+  });
+  if (options.after) {
+    query.andWhereRaw("(run_at, id) > (?::timestamptz, ?::bigint)", [
+      options.after.runAt.toISOString(),
+      options.after.id,
+    ]);
+  }
+  return query
+    .orderBy([{ column: "run_at" }, { column: "id" }])
+    .limit(options.limit);
+}
+
+/** What an app's actions did lately and what waits for it: the inputs of its health. */
+export interface AppActionSummary {
+  app_id: string;
+  /** Finished since `since`. */
+  succeeded: number;
+  failed: number;
+  /** Pending again after a failed attempt or a rate limit. */
+  retrying: number;
+  /** Unfinished and due by `now`. */
+  due: number;
+  /** Pending and not due yet (deferred steps such as `after: 30d`). */
+  deferred: number;
+  oldest_due_at: Date | null;
+  last_succeeded_at: Date | null;
+  last_failed_at: Date | null;
+  /** The newest error among failed or retrying actions. */
+  last_error: Record<string, unknown> | null;
+}
+
+/** Per app of a tenant, outcomes since `since` and the current queue (the console's Apps page). */
+export async function summarizeActionsByApp(
+  db: Db,
+  tenantId: string,
+  since: Date,
+  now: Date,
+): Promise<AppActionSummary[]> {
+  const s = since.toISOString();
+  const n = now.toISOString();
+  const result = await db.raw<{ rows: AppActionSummary[] }>(
+    `SELECT app_id,
+       count(*) FILTER (WHERE state = 'succeeded')::int AS succeeded,
+       count(*) FILTER (WHERE state = 'failed')::int AS failed,
+       count(*) FILTER (WHERE state = 'pending' AND claims > 0 AND last_error IS NOT NULL)::int AS retrying,
+       count(*) FILTER (WHERE state IN ('pending', 'running', 'in_progress')
+                          AND run_at <= ?::timestamptz)::int AS due,
+       count(*) FILTER (WHERE state = 'pending' AND run_at > ?::timestamptz)::int AS deferred,
+       min(run_at) FILTER (WHERE state IN ('pending', 'running', 'in_progress')
+                             AND run_at <= ?::timestamptz) AS oldest_due_at,
+       max(finished_at) FILTER (WHERE state = 'succeeded') AS last_succeeded_at,
+       max(finished_at) FILTER (WHERE state = 'failed') AS last_failed_at,
+       (array_agg(last_error ORDER BY updated_at DESC, id DESC)
+          FILTER (WHERE last_error IS NOT NULL AND state IN ('failed', 'pending')))[1] AS last_error
+     FROM actions
+     WHERE tenant_id = ?
+       AND (state IN ('pending', 'running', 'in_progress') OR finished_at >= ?::timestamptz)
+     GROUP BY app_id ORDER BY app_id`,
+    [n, n, n, tenantId, s] as never[],
+  );
+  return result.rows;
+}
+
+/** One app's deprovisioning clock on one UTC day. */
+export interface DailyDeprovisioningClock {
+  app_id: string;
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+  actions: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+/** measureDeprovisioningClock per app and UTC day of the confirmation, since `since`. */
+export async function measureDeprovisioningClockByDay(
+  db: Db,
+  tenantId: string,
+  since: Date,
+): Promise<DailyDeprovisioningClock[]> {
+  const result = await db.raw<{ rows: DailyDeprovisioningClock[] }>(
+    `SELECT app_id, day, count(*)::int AS actions,
+            round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))::int AS p50_ms,
+            round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms))::int AS p99_ms
+     FROM (
+       SELECT app_id,
+              to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
+              extract(epoch FROM (finished_at - event_occurred_at)) * 1000 AS ms
+       FROM actions
+       WHERE tenant_id = ? AND state = 'succeeded'
+         AND event_type IN ('user.deactivated', 'user.deleted')
+         AND run_at <= event_occurred_at + interval '1 second'
+         AND finished_at >= ?::timestamptz
+     ) clocks
+     GROUP BY app_id, day ORDER BY app_id, day`,
+    [tenantId, since.toISOString()] as never[],
+  );
+  return result.rows;
+}

@@ -23,34 +23,35 @@ export async function findAppState(
 }
 
 /**
- * Records what a succeeded action left: a new state (its `since` moves only when the state
- * changes) and the ids the app gave us, merged into `ref`.
+ * The user's state in one app and, in the same round trip, the end of the app's Retry-After
+ * window if it is in one (what a run needs to know before it calls the app).
  */
-export async function upsertAppState(
+export async function findAppStateAndWindow(
   db: Db,
   key: { tenantId: string; userId: string; appId: string },
-  change: { state?: AppState; ref?: Record<string, unknown>; at: Date },
-): Promise<void> {
-  await db.raw(
-    `INSERT INTO app_states (tenant_id, user_id, app_id, state, since, ref, updated_at)
-     VALUES (?, ?, ?, ?, ?::timestamptz, ?::jsonb, ?::timestamptz)
-     ON CONFLICT (tenant_id, user_id, app_id) DO UPDATE SET
-       state = coalesce(?, app_states.state),
-       since = CASE WHEN ?::text IS NOT NULL AND ?::text <> app_states.state
-                    THEN excluded.since ELSE app_states.since END,
-       ref = app_states.ref || excluded.ref,
-       updated_at = excluded.updated_at`,
+  now: Date,
+): Promise<{ state: AppStateRow | undefined; blockedUntil: Date | undefined }> {
+  const result = await db.raw<{
+    rows: { state: AppStateRow | null; blocked_until: Date | null }[];
+  }>(
+    `SELECT
+       (SELECT to_jsonb(s) FROM app_states s
+        WHERE s.tenant_id = ?::uuid AND s.user_id = ?::uuid AND s.app_id = ?) AS state,
+       (SELECT t.blocked_until FROM app_throttles t
+        WHERE t.tenant_id = ?::uuid AND t.app_id = ? AND t.blocked_until > ?::timestamptz)
+         AS blocked_until`,
     [
       key.tenantId,
       key.userId,
       key.appId,
-      change.state ?? "unknown",
-      change.at.toISOString(),
-      JSON.stringify(change.ref ?? {}),
-      change.at.toISOString(),
-      change.state ?? null,
-      change.state ?? null,
-      change.state ?? null,
+      key.tenantId,
+      key.appId,
+      now.toISOString(),
     ] as never[],
   );
+  const row = result.rows[0];
+  return {
+    state: row?.state ?? undefined,
+    blockedUntil: row?.blocked_until ? new Date(row.blocked_until) : undefined,
+  };
 }

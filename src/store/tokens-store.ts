@@ -1,4 +1,5 @@
 import type { Db } from "../db/open-database.ts";
+import { isUuid } from "./users-store.ts";
 
 /** A token row; the secret itself is never stored, only its SHA-256 digest. */
 export interface TokenRow {
@@ -68,4 +69,32 @@ export async function updateTokenLastUsedById(
   at: Date,
 ): Promise<void> {
   await db("tokens").where({ id }).update({ last_used_at: at });
+}
+
+/** Finds a token by id, with its tenant's name; `forUpdate` locks the token row. */
+export async function findTokenById(
+  db: Db,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<TokenWithTenant | undefined> {
+  if (!isUuid(id)) return undefined;
+  const query = db("tokens as t")
+    .join("tenants as n", "n.id", "t.tenant_id")
+    .where("t.id", id)
+    .first<TokenWithTenant | undefined>("t.*", "n.name as tenant_name");
+  if (options.forUpdate) query.forUpdate("t");
+  return query;
+}
+
+/** Sets when a live token expires; returns false when no live token had that id. */
+export async function updateTokenExpiresAtById(
+  db: Db,
+  id: string,
+  expiresAt: Date,
+): Promise<boolean> {
+  const count = await db("tokens")
+    .where({ id })
+    .whereNull("revoked_at")
+    .update({ expires_at: expiresAt });
+  return count > 0;
 }

@@ -187,3 +187,68 @@ export async function findExistingUserIds(
   const rows = await query;
   return new Set(rows.map((r) => r.id));
 }
+
+/** Escapes LIKE's wildcards so searched text matches literally (backslash is the default escape). */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/**
+ * One page of a tenant's users in userName order, optionally those whose userName, displayName or
+ * an e-mail contains `text` (case-insensitive), with their app states and unfinished actions.
+ * Keyset paging on lower(userName), which is unique per tenant.
+ */
+export async function searchUsers(
+  db: Db,
+  tenantId: string,
+  options: { text?: string; afterUserName?: string; limit: number },
+): Promise<UserRow[]> {
+  const bindings: unknown[] = [tenantId];
+  let where = "u.tenant_id = ?";
+  const text = options.text?.trim().toLowerCase();
+  if (text) {
+    const pattern = `%${escapeLike(text)}%`;
+    // emails_search is lower-cased and trigram-indexed; the other two are small per tenant.
+    where += ` AND (lower(u.user_name) LIKE ? OR lower(coalesce(u.display_name, '')) LIKE ?
+                    OR u.emails_search LIKE ?)`;
+    bindings.push(pattern, pattern, pattern);
+  }
+  if (options.afterUserName !== undefined) {
+    where += " AND lower(u.user_name) > ?";
+    bindings.push(options.afterUserName.toLowerCase());
+  }
+  bindings.push(options.limit);
+  const columns = userReadColumns({
+    groups: false,
+    apps: true,
+    pendingActions: true,
+  });
+  const result = await db.raw<{ rows: UserRow[] }>(
+    `SELECT u.*, ${columns} FROM users u WHERE ${where}
+     ORDER BY lower(u.user_name) LIMIT ?`,
+    bindings as never[],
+  );
+  return result.rows;
+}
+
+/**
+ * Users of a tenant whose userName (ignoring case) or externalId is among the given ones, for
+ * matching a batch of imported rows in one round trip. Each arm uses its index.
+ */
+export async function findUsersByUserNamesOrExternalIds(
+  db: Db,
+  tenantId: string,
+  userNames: string[],
+  externalIds: string[],
+): Promise<UserRow[]> {
+  if (userNames.length === 0 && externalIds.length === 0) return [];
+  const result = await db.raw<{ rows: UserRow[] }>(
+    `SELECT u.* FROM unnest(?::text[]) AS k(key)
+       JOIN users u ON u.tenant_id = ? AND lower(u.user_name) = lower(k.key)
+     UNION ALL
+     SELECT u.* FROM users u WHERE u.tenant_id = ? AND u.external_id = ANY(?::text[])`,
+    [userNames, tenantId, tenantId, externalIds] as never[],
+  );
+  const byId = new Map(result.rows.map((row) => [row.id, row]));
+  return [...byId.values()];
+}

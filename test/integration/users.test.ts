@@ -184,6 +184,45 @@ describe("SCIM Users", () => {
     assert.equal(now.body.displayName, "After");
   });
 
+  it("records no change when Okta PUTs back the user it just read", async () => {
+    const user = await createUser({
+      userName: "roundtrip@example.com",
+      name: {
+        givenName: "Ada",
+        familyName: "Lovelace",
+        formatted: "Ada Lovelace",
+      },
+      emails: [{ value: "roundtrip@example.com", type: "work", primary: true }],
+    });
+    const read = await request(ctx.app)
+      .get(`/scim/v2/Users/${user.id}`)
+      .set(tenant.auth);
+    const put = await request(ctx.app)
+      .put(`/scim/v2/Users/${user.id}`)
+      .set(tenant.auth)
+      // Okta sends the attributes in an order of its own.
+      .send({
+        ...read.body,
+        name: {
+          familyName: "Lovelace",
+          formatted: "Ada Lovelace",
+          givenName: "Ada",
+        },
+        emails: [
+          { primary: true, type: "work", value: "roundtrip@example.com" },
+        ],
+      });
+    assert.equal(put.status, 200);
+    assert.equal(put.headers.etag, read.headers.etag, "the version stays");
+    const events = await ctx
+      .knex("lifecycle_events")
+      .where({ tenant_id: tenant.id, resource_id: user.id });
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ["user.created"],
+    );
+  });
+
   it("keeps both of two concurrent PATCHes to different attributes", async () => {
     const user = await createUser({ userName: "race" });
     const patch = (path: string, value: string) =>

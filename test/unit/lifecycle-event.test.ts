@@ -64,6 +64,19 @@ describe("userChangeEvents", () => {
       ["b", "d", "e"],
     );
   });
+
+  it("sees no change when only the order of keys differs (jsonb reorders them)", () => {
+    const stored = {
+      name: { familyName: "Lovelace", givenName: "Ada" },
+      emails: [{ primary: true, type: "work", value: "ada@example.com" }],
+    };
+    const resent = {
+      name: { givenName: "Ada", familyName: "Lovelace" },
+      emails: [{ value: "ada@example.com", type: "work", primary: true }],
+    };
+    assert.deepEqual(changedAttributes(stored, resent), []);
+    assert.deepEqual(userChangeEvents(stored, resent), []);
+  });
 });
 
 describe("maskSecrets", () => {

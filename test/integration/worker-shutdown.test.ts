@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { createLogger } from "../../src/logger.ts";
+import { finishRun, type ClaimedAction } from "../../src/queue/action-queue.ts";
+import { createWorker } from "../../src/queue/worker.ts";
+import { insertAction } from "../support/lifecycle-rows.ts";
+import {
+  createTestContext,
+  createTestTenant,
+  type TestContext,
+  type TestTenant,
+} from "../support/test-app.ts";
+
+/** A promise with its resolve, to hold a run until the test lets it go. */
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe("stopping the worker", () => {
+  let ctx: TestContext;
+  let tenant: TestTenant;
+  const logger = createLogger({ silent: true });
+
+  before(async () => {
+    ctx = await createTestContext();
+    tenant = await createTestTenant(ctx);
+    await ctx.services.policies.apply(
+      tenant.id,
+      { apps: [{ id: "slow-app", connector: "log" }], rules: [] },
+      { source: "api" },
+    );
+  });
+  after(() => ctx.close());
+
+  /** Queues one due action and starts a worker whose runs wait for `release` before recording. */
+  async function startHeldRun() {
+    const userId = randomUUID();
+    await insertAction(ctx.knex, {
+      tenantId: tenant.id,
+      userId,
+      app: "slow-app",
+      kind: "suspend",
+      state: "pending",
+      runAt: ctx.clock.now().toISOString(),
+    });
+    const started = deferred<ClaimedAction>();
+    const release = deferred();
+    const recorded = deferred<boolean>();
+    const worker = createWorker({
+      db: ctx.knex,
+      clock: ctx.clock,
+      logger,
+      handle: async (action, workerId) => {
+        // Due actions of other test files (a shared DATABASE_URL) are left to their lease.
+        if (action.user_id !== userId) return;
+        started.resolve(action);
+        await release.promise;
+        recorded.resolve(
+          await finishRun(
+            ctx.knex,
+            { id: action.id, workerId, now: ctx.clock.now() },
+            { state: "succeeded", result: {} },
+          ),
+        );
+      },
+    });
+    worker.start();
+    const action = await started.promise;
+    return { worker, action, release, recorded };
+  }
+
+  const rowOf = (id: string) =>
+    ctx.knex("actions").where({ id }).first<{
+      state: string;
+      lease_owner: string | null;
+      attempts: number;
+      claims: number;
+      run_at: Date;
+    }>("state", "lease_owner", "attempts", "claims", "run_at");
+
+  it("waits for a run that ends within the grace", async () => {
+    const { worker, action, release, recorded } = await startHeldRun();
+    const stopping = worker.stop({ graceMs: 60_000 });
+    assert.equal(worker.status(), "stopping");
+    release.resolve();
+    assert.deepEqual(await stopping, { abandoned: 0, released: 0 });
+    assert.equal(await recorded.promise, true);
+    assert.equal((await rowOf(action.id))?.state, "succeeded");
+    assert.equal(worker.status(), "stopped");
+  });
+
+  it("releases a run that outlives the grace; its late outcome is not recorded and the next worker runs it", async () => {
+    const { worker, action, release, recorded } = await startHeldRun();
+    assert.deepEqual(await worker.stop({ graceMs: 0 }), {
+      abandoned: 1,
+      released: 1,
+    });
+    const released = await rowOf(action.id);
+    assert.equal(released?.state, "pending");
+    assert.equal(released?.lease_owner, null);
+    assert.equal(released?.attempts, 0, "the attempt is given back");
+    assert.equal(released?.claims, 1, "it keeps its place in line");
+    assert.equal(
+      new Date(released!.run_at).getTime(),
+      ctx.clock.now().getTime(),
+      "due at once",
+    );
+    // Stopping again does not wait for the abandoned run.
+    assert.deepEqual(await worker.stop(), { abandoned: 1, released: 1 });
+
+    release.resolve();
+    assert.equal(await recorded.promise, false, "the lease was gone");
+    assert.equal((await rowOf(action.id))?.state, "pending");
+
+    // Another worker (the app's own, with the real executor) takes it at once.
+    await ctx.services.worker.runUntilIdle();
+    const done = await rowOf(action.id);
+    assert.equal(done?.state, "succeeded");
+    assert.equal(done?.attempts, 1);
+  });
+});
