@@ -54,6 +54,7 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
             name: options.name,
             scopes,
             expiresAt: expiresAt ?? null,
+            actor: { tokenId: CLI_TOKEN_ID, actor: cliActor(cli.env) },
           }),
         );
         printResult(
@@ -156,7 +157,11 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
     .command("revoke <id>")
     .description("revoke a token by id (at once here, within 5 s in servers)")
     .action(async (id: string) => {
-      await withDatabase(cli, (db) => tokens(db.knex).revokeToken(id));
+      await withDatabase(cli, (db) =>
+        tokens(db.knex).revokeToken(id, {
+          actor: { tokenId: CLI_TOKEN_ID, actor: cliActor(cli.env) },
+        }),
+      );
       process.stdout.write(`revoked ${id}\n`);
     });
 }

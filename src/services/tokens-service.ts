@@ -152,6 +152,8 @@ export function createTokensService(deps: {
       name?: string;
       scopes: Scope[];
       expiresAt?: Date | null;
+      /** Who asked (the CLI's actor); recorded in the `token.created` audit entry. */
+      actor?: Pick<Principal, "tokenId" | "actor">;
     }): Promise<IssuedToken> {
       return inTransaction(knex, async (trx) => {
         const tenant = await findTenantByName(trx, input.tenant);
@@ -160,7 +162,27 @@ export function createTokensService(deps: {
             "tenant.not_found",
             `tenant "${input.tenant}" not found`,
           );
-        return issue(trx, tenant, { name: input.name ?? "token", ...input });
+        const issued = await issue(trx, tenant, {
+          name: input.name ?? "token",
+          ...input,
+        });
+        await insertAuditEntry(trx, {
+          tenant_id: tenant.id,
+          occurred_at: clock.now(),
+          actor_token_id: input.actor?.tokenId ?? null,
+          key: "token.created",
+          resource_type: "Token",
+          resource_id: issued.token.id,
+          request_id: null,
+          detail: {
+            name: issued.token.name,
+            prefix: issued.token.prefix,
+            scopes: issued.token.scopes,
+            expiresAt: issued.token.expires_at,
+            ...(input.actor?.actor ? { actor: input.actor.actor } : {}),
+          },
+        });
+        return issued;
       });
     },
 
@@ -178,10 +200,31 @@ export function createTokensService(deps: {
     },
 
     /** Revokes a token by id; it stops working at once in this process, within seconds in others. */
-    async revokeToken(id: string): Promise<void> {
-      const revoked = await inTransaction(knex, (trx) =>
-        updateTokenRevokedById(trx, id, clock.now()),
-      );
+    async revokeToken(
+      id: string,
+      options: { actor?: Pick<Principal, "tokenId" | "actor"> } = {},
+    ): Promise<void> {
+      const revoked = await inTransaction(knex, async (trx) => {
+        const token = await findTokenById(trx, id);
+        const now = clock.now();
+        if (!token || !(await updateTokenRevokedById(trx, id, now)))
+          return false;
+        await insertAuditEntry(trx, {
+          tenant_id: token.tenant_id,
+          occurred_at: now,
+          actor_token_id: options.actor?.tokenId ?? null,
+          key: "token.revoked",
+          resource_type: "Token",
+          resource_id: token.id,
+          request_id: null,
+          detail: {
+            name: token.name,
+            prefix: token.prefix,
+            ...(options.actor?.actor ? { actor: options.actor.actor } : {}),
+          },
+        });
+        return true;
+      });
       if (!revoked)
         throw new AppError("token.not_found", `no live token with id ${id}`);
       for (const [key, entry] of cache) {

@@ -75,6 +75,26 @@ describe("authentication, scopes and tenant isolation", () => {
     );
   });
 
+  it("records each token's creation and revocation in the tenant's audit trail, never its secret", async () => {
+    const tenant = await createTestTenant(ctx);
+    const [row] = await ctx.knex("tokens").where({ tenant_id: tenant.id });
+    await ctx.services.tokens.revokeToken(row.id, {
+      actor: { tokenId: row.id, actor: "cli:ops@host" },
+    });
+    const entries = await ctx
+      .knex("audit_entries")
+      .where({ tenant_id: tenant.id, resource_id: row.id })
+      .orderBy("id");
+    assert.deepEqual(
+      entries.map((e) => [e.key, e.detail.prefix, e.detail.actor]),
+      [
+        ["token.created", row.prefix, undefined],
+        ["token.revoked", row.prefix, "cli:ops@host"],
+      ],
+    );
+    assert.ok(!JSON.stringify(entries).includes(tenant.token.slice(4)));
+  });
+
   it("answers 403 when a read-only token writes, and lets it read", async () => {
     const tenant = await createTestTenant(ctx);
     const readOnly = await createTestToken(ctx, tenant, [
