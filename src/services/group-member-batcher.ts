@@ -274,6 +274,14 @@ export function createGroupMemberBatcher(deps: {
     groupId: string,
     batch: QueuedPatch[],
   ): Promise<void> {
+    if (batch.length === 1) {
+      // Nothing to share: the one-request path costs a statement less.
+      const [item] = batch as [QueuedPatch];
+      await deps
+        .runAlone(item.ctx, groupId, item.body)
+        .then(item.resolve, item.reject);
+      return;
+    }
     let outcomes: Outcome[];
     try {
       outcomes = await inTransaction(knex, (trx) =>
