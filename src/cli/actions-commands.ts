@@ -1,3 +1,4 @@
+import { actionView } from "../domain/action.ts";
 import type { Command } from "commander";
 import { ACTION_STATES, type ActionState } from "../domain/action.ts";
 import type { ActionRow } from "../store/actions-store.ts";
@@ -96,7 +97,7 @@ export function registerActionsCommands(
                   r.state,
                   r.app_id,
                   r.kind,
-                  userNameOf(r) ?? r.user_id,
+                  actionView(r).userName ?? r.user_id,
                   r.run_at.toISOString(),
                   `${r.attempts}/${r.max_attempts}`,
                   errorText(r),
@@ -166,42 +167,10 @@ function parseStates(text: string | undefined): ActionState[] {
   return states as ActionState[];
 }
 
-function userNameOf(row: ActionRow): string | undefined {
-  const user = (row.subject as { user?: { userName?: unknown } }).user;
-  return typeof user?.userName === "string" ? user.userName : undefined;
-}
-
 function errorText(row: ActionRow): string {
   const error = row.last_error;
   if (!error) return "";
   const message = error.message ?? error.reason;
   const text = typeof message === "string" ? message : JSON.stringify(error);
   return typeof error.kind === "string" ? `${error.kind}: ${text}` : text;
-}
-
-function actionView(row: ActionRow) {
-  return {
-    id: row.id,
-    app: row.app_id,
-    action: row.kind,
-    userId: row.user_id,
-    userName: userNameOf(row) ?? null,
-    groupId: row.group_id,
-    state: row.state,
-    runAt: row.run_at,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    params: row.params,
-    lastError: row.last_error,
-    result: row.result,
-    rule: row.rule_id,
-    policyVersion: row.policy_version,
-    event: {
-      id: row.event_id,
-      type: row.event_type,
-      at: row.event_occurred_at,
-    },
-    createdAt: row.created_at,
-    finishedAt: row.finished_at,
-  };
 }

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import type { Services } from "../app.ts";
-import { ConnectorError } from "../connectors/types.ts";
 import { tenantPolicySchema } from "../domain/policy.ts";
 import {
   findTenant,
@@ -118,36 +117,12 @@ export async function checkApps(
   }
   return Promise.all(
     chosen.map(async (app): Promise<AppCheckResult> => {
-      const base = { app: app.id, connector: app.connector };
-      const runtime = services.appConnectors.runtimeFor(
+      const checked = await services.appConnectors.check(
         tenantId,
         current!.version,
         app,
       );
-      if ("problem" in runtime) {
-        return {
-          ...base,
-          ok: false,
-          error: { kind: "misconfigured", message: runtime.problem },
-        };
-      }
-      try {
-        const checked = await runtime.instance.check();
-        return {
-          ...base,
-          ok: true,
-          ...(checked.detail ? { detail: checked.detail } : {}),
-        };
-      } catch (error) {
-        return {
-          ...base,
-          ok: false,
-          error:
-            error instanceof ConnectorError
-              ? { kind: error.kind, message: error.message }
-              : { kind: "error", message: (error as Error).message },
-        };
-      }
+      return { app: app.id, connector: app.connector, ...checked };
     }),
   );
 }

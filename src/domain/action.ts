@@ -46,3 +46,37 @@ export interface ActionRecord {
   updated_at: Date;
   finished_at: Date | null;
 }
+
+/**
+ * An action as the JSON APIs and the CLI show it (camelCase, the event that planned it nested).
+ * One shape everywhere an operator or auditor reads actions.
+ */
+export function actionView(row: ActionRecord) {
+  const user = (row.subject as { user?: { userName?: unknown } } | null)?.user;
+  return {
+    id: row.id,
+    app: row.app_id,
+    action: row.kind,
+    userId: row.user_id,
+    userName: typeof user?.userName === "string" ? user.userName : null,
+    groupId: row.group_id,
+    state: row.state,
+    runAt: row.run_at,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    params: row.params,
+    lastError: row.last_error,
+    result: row.result,
+    rule: row.rule_id,
+    step: row.step,
+    policyVersion: row.policy_version,
+    event: {
+      id: row.event_id,
+      type: row.event_type,
+      at: row.event_occurred_at,
+    },
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    finishedAt: row.finished_at,
+  };
+}

@@ -1,3 +1,5 @@
+import { actionView } from "../domain/action.ts";
+import { jsonApiErrors } from "./json-api-errors.ts";
 import express, {
   type NextFunction,
   type Request,
@@ -10,7 +12,7 @@ import type { Logger } from "../logger.ts";
 import type { ActionsService } from "../services/actions-service.ts";
 import type { PolicyService } from "../services/policy-service.ts";
 import type { TokensService } from "../services/tokens-service.ts";
-import type { ActionRow, ActionState } from "../store/actions-store.ts";
+import type { ActionState } from "../store/actions-store.ts";
 import { createAuthenticate, requireScope } from "./authenticate.ts";
 
 /** Where the JSON admin API lives. */
@@ -126,7 +128,7 @@ export function createAdminRouter(deps: {
         limit,
       });
       res.json({
-        actions: rows.map(formatAction),
+        actions: rows.map(actionView),
         ...(rows.length === limit
           ? { next: `?before=${rows[rows.length - 1]!.id}` }
           : {}),
@@ -168,7 +170,7 @@ export function createAdminRouter(deps: {
           verb === "retry"
             ? await deps.actions.retry(principal(req), id)
             : await deps.actions.cancel(principal(req), id);
-        res.json(formatAction(row));
+        res.json(actionView(row));
       }),
     );
   }
@@ -177,49 +179,11 @@ export function createAdminRouter(deps: {
     next(new AppError("request.not_found", "no such admin endpoint"));
   });
   router.use(
-    (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-      const translated = deps.translateError(error);
-      const known = translated instanceof AppError ? translated : undefined;
-      if (!known) {
-        deps.logger.error("admin request failed", {
-          requestId: req.requestId,
-          error: (error as Error)?.message,
-        });
-      }
-      const status = known?.status ?? 500;
-      if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
-      res.status(status).json({
-        error: known?.code ?? "internal",
-        message: known?.message ?? "internal error",
-        ...(known?.details ? { details: known.details } : {}),
-      });
-    },
+    jsonApiErrors({
+      logger: deps.logger,
+      translateError: deps.translateError,
+      api: "admin",
+    }),
   );
   return router;
-}
-
-function formatAction(row: ActionRow) {
-  return {
-    id: row.id,
-    app: row.app_id,
-    action: row.kind,
-    userId: row.user_id,
-    groupId: row.group_id,
-    state: row.state,
-    runAt: row.run_at,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    params: row.params,
-    lastError: row.last_error,
-    result: row.result,
-    rule: row.rule_id,
-    policyVersion: row.policy_version,
-    event: {
-      id: row.event_id,
-      type: row.event_type,
-      at: row.event_occurred_at,
-    },
-    createdAt: row.created_at,
-    finishedAt: row.finished_at,
-  };
 }

@@ -1,9 +1,10 @@
+import { actionView } from "../domain/action.ts";
+import { jsonApiErrors } from "./json-api-errors.ts";
 import express, {
   type NextFunction,
   type Request,
   type Response,
 } from "express";
-import type { ActionRecord } from "../domain/action.ts";
 import type { Principal } from "../domain/scopes.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
@@ -208,7 +209,7 @@ export function createAuditRouter(deps: {
           ref: s.ref,
           updatedAt: s.updated_at,
         })),
-        pendingActions: view.pending.map(formatAction),
+        pendingActions: view.pending.map(actionView),
       });
     }),
   );
@@ -230,55 +231,15 @@ export function createAuditRouter(deps: {
     );
   });
   router.use(
-    (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-      const translated = deps.translateError(error);
-      const known = translated instanceof AppError ? translated : undefined;
-      if (!known) {
-        deps.logger.error("audit request failed", {
-          requestId: req.requestId,
-          error: (error as Error)?.message,
-        });
-      }
-      const status = known?.status ?? 500;
-      if (status === 401 && !res.getHeader("WWW-Authenticate"))
-        res.setHeader("WWW-Authenticate", "Bearer");
-      res.status(status).json({
-        error: known?.code ?? "internal",
-        message: known?.message ?? "internal error",
-        ...(known?.details ? { details: known.details } : {}),
-      });
-    },
+    jsonApiErrors({
+      logger: deps.logger,
+      translateError: deps.translateError,
+      api: "audit",
+    }),
   );
   return router;
 }
 
-function formatAction(row: ActionRecord) {
-  return {
-    id: row.id,
-    app: row.app_id,
-    action: row.kind,
-    userId: row.user_id,
-    groupId: row.group_id,
-    state: row.state,
-    runAt: row.run_at,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    lastError: row.last_error,
-    result: row.result,
-    rule: row.rule_id,
-    step: row.step,
-    policyVersion: row.policy_version,
-    event: {
-      id: row.event_id,
-      type: row.event_type,
-      at: row.event_occurred_at,
-    },
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    finishedAt: row.finished_at,
-  };
-}
-
 function formatAuditedAction({ action, history }: AuditedAction) {
-  return { ...formatAction(action), history };
+  return { ...actionView(action), history };
 }

@@ -306,31 +306,22 @@ export function registerConsolePages(router: Router, deps: ConsoleDeps): void {
         text: "this app is not in the current policy.",
       };
     } else {
-      const runtime = deps.appConnectors.runtimeFor(
+      const result = await deps.appConnectors.check(
         tenantId,
         policy.version,
         app,
       );
-      if ("problem" in runtime) {
-        check = { appId, ok: false, text: runtime.problem };
-      } else {
-        try {
-          const result = await runtime.instance.check();
-          check = {
+      check = result.ok
+        ? {
             appId,
             ok: true,
             text: `the credentials work${result.detail ? ` (${result.detail})` : ""}.`,
-          };
-        } catch (error) {
-          // A ConnectorError says what kind of failure it is; its message names no secrets.
-          const kind = (error as { kind?: unknown }).kind;
-          check = {
+          }
+        : {
             appId,
             ok: false,
-            text: `${typeof kind === "string" ? `${kind}: ` : ""}${(error as Error).message}`,
+            text: `${result.error!.kind}: ${result.error!.message}`,
           };
-        }
-      }
     }
     deps.logger.info("console app check", {
       requestId: req.requestId,

@@ -13,6 +13,14 @@ import { isPlainObject } from "../domain/plain-json.ts";
 import type { AppCatalogEntry, AppDocument } from "../domain/policy.ts";
 import type { Logger } from "../logger.ts";
 
+/** How an app's check went. */
+export interface AppCheck {
+  ok: boolean;
+  /** What the app said about itself (e.g. the team's name). */
+  detail?: string;
+  error?: { kind: string; message: string };
+}
+
 /** A running app: its connector instance and the actions it offers. */
 export interface AppRuntime {
   app: AppDocument;
@@ -109,6 +117,40 @@ export function createAppConnectors(deps: {
       const resolved = resolve(app);
       if ("problem" in resolved) return resolved.problem;
       return { actions: resolved.actions };
+    },
+
+    /**
+     * Runs an app's cheap authenticated call (`check`). An app whose config does not resolve (a
+     * secret missing from the environment) fails as misconfigured; never throws.
+     */
+    async check(
+      tenantId: string,
+      policyVersion: number,
+      app: AppDocument,
+    ): Promise<AppCheck> {
+      const runtime = this.runtimeFor(tenantId, policyVersion, app);
+      if ("problem" in runtime) {
+        return {
+          ok: false,
+          error: { kind: "misconfigured", message: runtime.problem },
+        };
+      }
+      try {
+        const checked = await runtime.instance.check();
+        return {
+          ok: true,
+          ...(checked.detail ? { detail: checked.detail } : {}),
+        };
+      } catch (error) {
+        // A ConnectorError says what kind of failure it is; its message names no secrets.
+        return {
+          ok: false,
+          error:
+            error instanceof ConnectorError
+              ? { kind: error.kind, message: error.message }
+              : { kind: "error", message: (error as Error).message },
+        };
+      }
     },
 
     /** The running connector of an app of a tenant's policy version (cached per version). */

@@ -15,11 +15,9 @@ import {
   type AuditEntryFilter,
   type ChainedAuditEntryRow,
 } from "../store/audit-store.ts";
-import {
-  listActionsAfter,
-  listAppStatesOfUser,
-  listOpenActionsOfUser,
-} from "../store/audit-views-store.ts";
+import { PENDING_ACTION_STATES } from "../domain/apps-extension.ts";
+import { listActions } from "../store/actions-store.ts";
+import { listAppStatesOfUser } from "../store/app-states-store.ts";
 import {
   verifyAuditChain,
   type ChainAnchor,
@@ -264,7 +262,8 @@ export function createAuditService(deps: { knex: Knex }) {
       const after = checkAfter(page.after);
       const { items, hasMore } = pageOf(
         await withDbErrors(() =>
-          listActionsAfter(knex, tenantId, {
+          listActions(knex, tenantId, {
+            order: "oldest",
             ...(userId ? { userId } : {}),
             ...(appId !== undefined ? { appId } : {}),
             ...(states.length ? { states: states as ActionState[] } : {}),
@@ -307,7 +306,12 @@ export function createAuditService(deps: { knex: Knex }) {
       const id = checkUuid("id", userId);
       return withDbErrors(async () => ({
         apps: await listAppStatesOfUser(knex, tenantId, id),
-        pending: await listOpenActionsOfUser(knex, tenantId, id),
+        pending: await listActions(knex, tenantId, {
+          userId: id,
+          states: PENDING_ACTION_STATES,
+          order: "oldest",
+          limit: 1_000,
+        }),
       }));
     },
 

@@ -48,15 +48,20 @@ export async function findActionById(
   return db<ActionRow>("actions").where({ tenant_id: tenantId, id }).first();
 }
 
-/** Lists a tenant's actions, newest first, with optional filters; keyset paging on id. */
+/**
+ * Lists a tenant's actions with optional filters; keyset paging on id, newest first (`beforeId`,
+ * the admin API) or oldest first (`afterId`, the auditor API).
+ */
 export async function listActions(
   db: Db,
   tenantId: string,
   filter: {
     userId?: string;
     appId?: string;
-    states?: ActionState[];
+    states?: readonly ActionState[];
     beforeId?: string;
+    afterId?: string;
+    order?: "newest" | "oldest";
     limit?: number;
   } = {},
 ): Promise<ActionRow[]> {
@@ -65,7 +70,10 @@ export async function listActions(
   if (filter.appId) query.andWhere({ app_id: filter.appId });
   if (filter.states?.length) query.whereIn("state", filter.states);
   if (filter.beforeId) query.andWhere("id", "<", filter.beforeId);
-  return query.orderBy("id", "desc").limit(filter.limit ?? 100);
+  if (filter.afterId) query.andWhere("id", ">", filter.afterId);
+  return query
+    .orderBy("id", filter.order === "oldest" ? "asc" : "desc")
+    .limit(filter.limit ?? 100);
 }
 
 /** The deprovisioning clock of one app: IdP deactivation or deletion → the app's confirmation. */

@@ -12,16 +12,6 @@ export interface AppStateRow {
   updated_at: Date;
 }
 
-/** The user's state in one app, if any action ever touched it there. */
-export async function findAppState(
-  db: Db,
-  key: { tenantId: string; userId: string; appId: string },
-): Promise<AppStateRow | undefined> {
-  return db<AppStateRow>("app_states")
-    .where({ tenant_id: key.tenantId, user_id: key.userId, app_id: key.appId })
-    .first();
-}
-
 /**
  * The user's state in one app and, in the same round trip, the end of the app's Retry-After
  * window if it is in one (what a run needs to know before it calls the app).
@@ -54,4 +44,15 @@ export async function findAppStateAndWindow(
     state: row?.state ?? undefined,
     blockedUntil: row?.blocked_until ? new Date(row.blocked_until) : undefined,
   };
+}
+
+/** A user's state in every app an action of ours touched, by app. */
+export async function listAppStatesOfUser(
+  db: Db,
+  tenantId: string,
+  userId: string,
+): Promise<AppStateRow[]> {
+  return db<AppStateRow>("app_states")
+    .where({ tenant_id: tenantId, user_id: userId })
+    .orderBy("app_id");
 }
