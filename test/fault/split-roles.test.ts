@@ -3,10 +3,14 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
+import {
+  createScratchDatabase,
+  type ScratchDatabase,
+} from "../support/scratch-database.ts";
 import {
   FAKE_DROPBOX_TOKEN,
   startFakeDropbox,
+  suspendOnDeactivationConfig,
   type FakeDropbox,
 } from "../support/fake-dropbox.ts";
 import { URN } from "../support/scim-client.ts";
@@ -23,7 +27,7 @@ describe("serve --role api and --role worker on one PostgreSQL", function () {
   this.timeout(180_000);
   const serverUrl = process.env.DATABASE_URL;
   const token = `scl_${randomBytes(32).toString("base64url")}`;
-  let databaseName: string;
+  let database: ScratchDatabase | undefined;
   let dropbox: FakeDropbox;
   let dir: string;
   let api: RunningServer;
@@ -31,36 +35,14 @@ describe("serve --role api and --role worker on one PostgreSQL", function () {
 
   before(async function () {
     if (!serverUrl) this.skip();
-    databaseName = `scim_roles_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${databaseName}`);
-    await admin.end();
-    const url = new URL(serverUrl!);
-    url.pathname = `/${databaseName}`;
+    database = await createScratchDatabase(serverUrl!, "scim_roles");
     dropbox = await startFakeDropbox();
     dropbox.addMember({ email: "split@example.com" });
     dir = mkdtempSync(join(tmpdir(), "scim-roles-"));
     const configPath = join(dir, "lifecycle.yaml");
-    writeFileSync(
-      configPath,
-      `tenants:
-  default:
-    apps:
-      - id: dropbox
-        connector: dropbox
-        config:
-          baseUrl: ${dropbox.url}
-          token: { env: DROPBOX_TEAM_TOKEN }
-    rules:
-      - id: leavers
-        on: user.deactivated
-        do:
-          - { app: dropbox, action: suspend, params: { wipeData: false } }
-`,
-    );
+    writeFileSync(configPath, suspendOnDeactivationConfig(dropbox.url));
     const env = {
-      DATABASE_URL: url.toString(),
+      DATABASE_URL: database.url,
       SCIM_LIFECYCLE_CONFIG: configPath,
       DROPBOX_TEAM_TOKEN: FAKE_DROPBOX_TOKEN,
     };
@@ -76,12 +58,7 @@ describe("serve --role api and --role worker on one PostgreSQL", function () {
     }
     await dropbox?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    if (serverUrl && databaseName) {
-      const admin = new pg.Client({ connectionString: serverUrl });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
-      await admin.end();
-    }
+    await database?.drop();
   });
 
   it("runs the action the API planned in the worker process", async () => {

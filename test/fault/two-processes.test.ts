@@ -4,10 +4,15 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
+import {
+  createScratchDatabase,
+  withPgClient,
+  type ScratchDatabase,
+} from "../support/scratch-database.ts";
 import {
   FAKE_DROPBOX_TOKEN,
   startFakeDropbox,
+  suspendOnDeactivationConfig,
   type FakeDropbox,
 } from "../support/fake-dropbox.ts";
 import { URN } from "../support/scim-client.ts";
@@ -25,20 +30,6 @@ const CONCURRENCY = 32;
 
 function emailOf(i: number): string {
   return `fault${i}@example.com`;
-}
-
-async function withClient<T>(
-  url: string,
-  work: (client: pg.Client) => Promise<T>,
-): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on("error", () => undefined);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 async function until<T>(
@@ -65,8 +56,8 @@ describe("faults: two server processes on one PostgreSQL", function () {
   this.timeout(600_000);
   const serverUrl = process.env.DATABASE_URL;
   const token = `scl_${randomBytes(32).toString("base64url")}`;
+  let database: ScratchDatabase | undefined;
   let databaseUrl: string;
-  let databaseName: string;
   let dropbox: FakeDropbox;
   let dir: string;
   let env: Record<string, string>;
@@ -76,34 +67,13 @@ describe("faults: two server processes on one PostgreSQL", function () {
 
   before(async function () {
     if (!serverUrl) this.skip();
-    databaseName = `scim_fault_${Date.now()}`;
-    await withClient(serverUrl!, (c) =>
-      c.query(`CREATE DATABASE ${databaseName}`),
-    );
-    const url = new URL(serverUrl!);
-    url.pathname = `/${databaseName}`;
-    databaseUrl = url.toString();
+    database = await createScratchDatabase(serverUrl!, "scim_fault");
+    databaseUrl = database.url;
     dropbox = await startFakeDropbox();
     for (let i = 0; i < TOTAL; i++) dropbox.addMember({ email: emailOf(i) });
     dir = mkdtempSync(join(tmpdir(), "scim-fault-"));
     const configPath = join(dir, "lifecycle.yaml");
-    writeFileSync(
-      configPath,
-      `tenants:
-  default:
-    apps:
-      - id: dropbox
-        connector: dropbox
-        config:
-          baseUrl: ${dropbox.url}
-          token: { env: DROPBOX_TEAM_TOKEN }
-    rules:
-      - id: leavers
-        on: user.deactivated
-        do:
-          - { app: dropbox, action: suspend, params: { wipeData: false } }
-`,
-    );
+    writeFileSync(configPath, suspendOnDeactivationConfig(dropbox.url));
     env = {
       DATABASE_URL: databaseUrl,
       SCIM_BOOTSTRAP_TOKEN: token,
@@ -156,11 +126,7 @@ describe("faults: two server processes on one PostgreSQL", function () {
     }
     await dropbox?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    if (serverUrl && databaseName) {
-      await withClient(serverUrl, (c) =>
-        c.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`),
-      );
-    }
+    await database?.drop();
   });
 
   /** Deactivates users (Entra's "False"), each through the first server that answers. */
@@ -215,7 +181,7 @@ describe("faults: two server processes on one PostgreSQL", function () {
   }
 
   async function actionStates(): Promise<Record<string, number>> {
-    return withClient(databaseUrl, async (c) => {
+    return withPgClient(databaseUrl, async (c) => {
       const result = await c.query<{ state: string; n: string }>(
         "SELECT state, count(*) AS n FROM actions GROUP BY state",
       );

@@ -688,3 +688,24 @@ export async function startFakeDropbox(
     },
   };
 }
+
+/**
+ * A lifecycle config (SCIM_LIFECYCLE_CONFIG) for tenant `default`: a deactivated user is suspended
+ * in this fake Dropbox, whose token the server reads from DROPBOX_TEAM_TOKEN.
+ */
+export function suspendOnDeactivationConfig(baseUrl: string): string {
+  return `tenants:
+  default:
+    apps:
+      - id: dropbox
+        connector: dropbox
+        config:
+          baseUrl: ${baseUrl}
+          token: { env: DROPBOX_TEAM_TOKEN }
+    rules:
+      - id: leavers
+        on: user.deactivated
+        do:
+          - { app: dropbox, action: suspend, params: { wipeData: false } }
+`;
+}
