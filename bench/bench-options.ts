@@ -27,7 +27,7 @@ export interface BenchOptions {
   lifecycleLatencyUsers: number;
   /** BENCH_KEEP=1: leave the database (or PGlite folder) in place for inspection. */
   keep: boolean;
-  /** VACUUM (ANALYZE) after seeding on PostgreSQL (BENCH_VACUUM=0 to measure the just-imported state). */
+  /** Settle after seeding on PostgreSQL: audit chained, VACUUM (ANALYZE) (BENCH_VACUUM=0 to measure the just-imported state). */
   vacuum: boolean;
   databaseUrl?: string;
 }

@@ -1,6 +1,6 @@
 import dns from "node:dns";
 import net from "node:net";
-import { Agent, fetch as undiciFetch } from "undici";
+import { Agent, request as undiciRequest } from "undici";
 import { ConnectorError, type ConnectorContext } from "./types.ts";
 
 /** How long one outbound request may take before it counts as a (retryable) timeout. */
@@ -284,6 +284,42 @@ export async function fetchFromApp(
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Statuses whose Response may not have a body (the Fetch standard's null body statuses). */
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** An answer of undici's request as a standard Response, its body read in full (within the timeout). */
+async function responseOf(
+  answer: Awaited<ReturnType<typeof undiciRequest>>,
+  url: URL,
+  timeoutMs: number,
+): Promise<Response> {
+  let text: string;
+  try {
+    text = await answer.body.text();
+  } catch (error) {
+    throw connectorErrorFromFetchFailure(error, url, timeoutMs);
+  }
+  if (answer.statusCode < 200 || answer.statusCode > 599) {
+    throw new ConnectorError(
+      "retryable",
+      `${redactUrl(url)} answered with status ${answer.statusCode}`,
+      { status: answer.statusCode },
+    );
+  }
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else if (value !== undefined) headers.set(name, value);
+  }
+  return new Response(NULL_BODY_STATUSES.has(answer.statusCode) ? null : text, {
+    status: answer.statusCode,
+    headers,
+  });
+}
 
 /**
  * A fetch restricted to `allowedHosts`, refusing link-local and metadata addresses after DNS
@@ -324,37 +360,38 @@ export function createOutboundFetch(
 
     for (let hop = 0; ; hop++) {
       assertUrlAllowed(url, options);
-      let response: Response;
+      let answer: Awaited<ReturnType<typeof undiciRequest>>;
       try {
-        // undici's Response is the same class family as the global one; only the typings differ.
-        response = (await undiciFetch(url, {
-          method,
-          // The global Headers and undici's are twins with different typings; pass plain pairs.
-          headers: [...headers.entries()],
-          body: body as never,
+        // undici's request, not its fetch: a fifth of the CPU per call (no WHATWG streams), which
+        // is most of what an action costs the worker. Connectors still get a standard Response.
+        answer = await undiciRequest(url, {
+          method: method as never,
+          headers: Object.fromEntries(headers),
+          body: body as string | Uint8Array | undefined,
           signal,
-          redirect: "manual",
           dispatcher,
-        })) as unknown as Response;
+        });
       } catch (error) {
         throw connectorErrorFromFetchFailure(error, url, timeoutMs);
       }
-      const location = response.headers.get("location");
-      if (!REDIRECT_STATUSES.has(response.status) || !location) return response;
+      const location = headerValue(answer.headers.location);
+      if (!REDIRECT_STATUSES.has(answer.statusCode) || !location) {
+        return responseOf(answer, url, timeoutMs);
+      }
+      await answer.body.dump();
       if (hop >= MAX_REDIRECTS) {
         throw new ConnectorError(
           "misconfigured",
           `${redactUrl(url)} redirected more than ${MAX_REDIRECTS} times`,
-          { status: response.status },
+          { status: answer.statusCode },
         );
       }
-      await response.body?.cancel();
       const next = new URL(location, url);
       // Like browsers: credentials never follow a redirect to another origin.
       if (next.origin !== url.origin) headers.delete("authorization");
       if (
-        response.status === 303 ||
-        ((response.status === 301 || response.status === 302) &&
+        answer.statusCode === 303 ||
+        ((answer.statusCode === 301 || answer.statusCode === 302) &&
           method === "POST")
       ) {
         method = method === "HEAD" ? "HEAD" : "GET";

@@ -5,8 +5,7 @@ import { isPlainObject } from "./plain-json.ts";
 import type { CompiledPolicy, StepCondition } from "./policy.ts";
 import { renderTemplate } from "./render-template.ts";
 import type { ResourceSchema } from "./scim-schema.ts";
-
-const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+import { ENTERPRISE_USER_URN as ENTERPRISE } from "./scim-urns.ts";
 
 /** The event being planned for: enough to name it uniquely and say when it happened. */
 export interface PlanningEvent {

@@ -1,11 +1,21 @@
 import type { Db } from "../db/open-database.ts";
+import { prepared } from "../db/prepared.ts";
 import type { ActionRecord } from "../domain/action.ts";
+import type { AppStateRow } from "../store/app-states-store.ts";
 
-/** A claimed action, as the worker sees it: running, under this worker's lease. */
+/**
+ * A claimed action, as the worker sees it: running, under this worker's lease, with what its run
+ * needs to know, read by the claim itself: the user's state in the app and the end of the app's
+ * Retry-After window if one began after the claim's own check.
+ */
 export type ClaimedAction = ActionRecord & {
   state: "running";
   lease_owner: string;
   lease_expires_at: Date;
+  /** The user's state in the app when claimed (`since` as JSON text), null when it has none. */
+  app_state: (Omit<AppStateRow, "since"> & { since: string }) | null;
+  /** The end of the app's Retry-After window, null when it is in none. */
+  app_blocked_until: Date | null;
 };
 
 /**
@@ -25,8 +35,9 @@ export async function claimActions(
   options: { workerId: string; now: Date; limit: number; leaseMs: number },
 ): Promise<ClaimedAction[]> {
   const now = options.now.toISOString();
-  const result = await db.raw<{ rows: ClaimedAction[] }>(
-    `WITH candidates AS (
+  const result = await prepared(
+    db.raw<{ rows: ClaimedAction[] }>(
+      `WITH candidates AS (
        SELECT a.id FROM actions a
        WHERE a.state IN ('pending', 'in_progress') AND a.run_at <= ?::timestamptz
          AND NOT EXISTS (
@@ -49,16 +60,24 @@ export async function claimActions(
        claims = actions.claims + 1,
        lease_owner = ?, lease_expires_at = ?::timestamptz, updated_at = ?::timestamptz
      FROM candidates WHERE actions.id = candidates.id
-     RETURNING actions.*`,
-    [
-      now,
-      now,
-      now,
-      options.limit,
-      options.workerId,
-      new Date(options.now.getTime() + options.leaseMs).toISOString(),
-      now,
-    ] as never[],
+     RETURNING actions.*,
+       (SELECT to_jsonb(s) FROM app_states s
+        WHERE s.tenant_id = actions.tenant_id AND s.user_id = actions.user_id
+          AND s.app_id = actions.app_id) AS app_state,
+       (SELECT t.blocked_until FROM app_throttles t
+        WHERE t.tenant_id = actions.tenant_id AND t.app_id = actions.app_id
+          AND t.blocked_until > ?::timestamptz) AS app_blocked_until`,
+      [
+        now,
+        now,
+        now,
+        options.limit,
+        options.workerId,
+        new Date(options.now.getTime() + options.leaseMs).toISOString(),
+        now,
+        now,
+      ] as never[],
+    ),
   );
   return result.rows.sort((x, y) => Number(x.id) - Number(y.id));
 }
@@ -260,9 +279,11 @@ export async function finishRun(
       JSON.stringify(audit.detail),
     );
   }
-  const result = await db.raw<{ rows: { owned: string }[] }>(
-    `WITH ${parts.join(", ")} SELECT count(*) AS owned FROM run`,
-    bindings as never[],
+  const result = await prepared(
+    db.raw<{ rows: { owned: string }[] }>(
+      `WITH ${parts.join(", ")} SELECT count(*) AS owned FROM run`,
+      bindings as never[],
+    ),
   );
   return Number(result.rows[0]!.owned) === 1;
 }

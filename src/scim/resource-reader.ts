@@ -5,7 +5,7 @@ import type { Principal } from "../domain/scopes.ts";
 import { AppError } from "../errors.ts";
 import { toAppError } from "../services/domain-errors.ts";
 import { listMembersOfGroups } from "../store/group-members-store.ts";
-import { findGroupById, type GroupRow } from "../store/groups-store.ts";
+import { findGroupById, findGroupNames } from "../store/groups-store.ts";
 import {
   countResourceRows,
   listResourceRows,
@@ -18,15 +18,18 @@ import type { UserReadBatcher } from "../store/user-read-batcher.ts";
 import {
   findUserAppsExtension,
   userReadColumns,
+  userTextColumns,
   type UserReadParts,
-  type UserRow,
 } from "../store/users-store.ts";
 import type { FilterNode } from "../domain/scim-filter-ast.ts";
 import {
   formatGroup,
   formatUserRow,
+  createUserTextFormatter,
   type FormattableRow,
+  type GroupNames,
   type UserReadRow,
+  type UserTextRow,
 } from "./format-resources.ts";
 import {
   decodeCursor,
@@ -43,14 +46,26 @@ export interface Projection {
   excludedAttributes?: string;
 }
 
-/** A SCIM ListResponse body. */
-export interface ListResponseBody {
-  schemas: [typeof URN.listResponse];
+/** One page of a listing, each resource already as JSON text. */
+export interface ListPage {
   totalResults: number;
   itemsPerPage: number;
   startIndex?: number;
   nextCursor?: string;
-  Resources: Record<string, unknown>[];
+  /** The page's resources, each as JSON text. */
+  resources: string[];
+}
+
+/** A page's ListResponse body (RFC 7644 §3.4.2) as JSON text. */
+export function listResponseJson(page: ListPage): string {
+  const head: Record<string, unknown> = {
+    schemas: [URN.listResponse],
+    totalResults: page.totalResults,
+    itemsPerPage: page.itemsPerPage,
+  };
+  if (page.startIndex !== undefined) head.startIndex = page.startIndex;
+  if (page.nextCursor !== undefined) head.nextCursor = page.nextCursor;
+  return `${JSON.stringify(head).slice(0, -1)},"Resources":[${page.resources.join(",")}]}`;
 }
 
 type Kind = "User" | "Group";
@@ -58,7 +73,7 @@ type Kind = "User" | "Group";
 const COUNT_CACHE_MS = 2_000;
 const COUNT_CACHE_MAX_ENTRIES = 1_000;
 /** Rows between two paging anchors: a deep page walks at most this many index entries. */
-const ANCHOR_EVERY = 1_000;
+const ANCHOR_EVERY = 100;
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   const map = new Map<string, T[]>();
@@ -113,16 +128,19 @@ export function createResourceReader(deps: {
   };
 
   // totalResults of continuation pages (startIndex > 1, a cursor) may be up to COUNT_CACHE_MS
-  // old: counting 100k rows for every page of an import costs more than the page itself. The first
-  // page of a listing always counts afresh. Deep pages of the default order start from an anchor
-  // (the seq at every ANCHOR_EVERY-th position) instead of an OFFSET over every row before them;
-  // one query gives the anchors and the total, cached under the same rule.
+  // old, plus the time a refresh takes: counting 100k rows for every page of an import costs more
+  // than the page itself, and pages are not held up while the count is refreshed. The first page of
+  // a listing always counts afresh. Deep pages of the default order start from an anchor (the seq
+  // at every ANCHOR_EVERY-th position) instead of an OFFSET over every row before them; one query
+  // gives the anchors and the total, cached under the same rule.
   const counts = createShortLivedCache<number>({
     ttlMs: COUNT_CACHE_MS,
+    staleMs: COUNT_CACHE_MS,
     maxEntries: COUNT_CACHE_MAX_ENTRIES,
   });
   const anchors = createShortLivedCache<SeqAnchors>({
     ttlMs: COUNT_CACHE_MS,
+    staleMs: COUNT_CACHE_MS,
     maxEntries: COUNT_CACHE_MAX_ENTRIES,
   });
   const cacheKey = (
@@ -240,6 +258,66 @@ export function createResourceReader(deps: {
     );
   }
 
+  /**
+   * Users listed with neither `attributes` nor `excludedAttributes` are read as text and spliced
+   * (formatUserText) instead of parsed, formatted and serialised again.
+   */
+  function listsAsText(kind: Kind, projection: Projection): boolean {
+    return (
+      kind === "User" &&
+      projection.attributes === undefined &&
+      projection.excludedAttributes === undefined
+    );
+  }
+
+  /** A page's resources as JSON text: rows read with `columnsOf` of the same projection. */
+  async function formatTexts(
+    kind: Kind,
+    tenantId: string,
+    rows: (FormattableRow | UserTextRow)[],
+    baseUrl: string,
+    projection: Projection,
+  ): Promise<string[]> {
+    if (listsAsText(kind, projection)) {
+      const parts = userParts(projection);
+      const texts = rows as UserTextRow[];
+      const names = parts.groups
+        ? await groupNamesOf(tenantId, texts)
+        : new Map();
+      return texts.map(createUserTextFormatter(baseUrl, parts, names));
+    }
+    const bodies = await format(
+      kind,
+      tenantId,
+      rows as FormattableRow[],
+      baseUrl,
+      projection,
+    );
+    return bodies.map((body) => JSON.stringify(body));
+  }
+
+  /** The names of the groups a page of users is in: one query for the page. */
+  async function groupNamesOf(
+    tenantId: string,
+    rows: UserTextRow[],
+  ): Promise<GroupNames> {
+    const ids = new Set<string>();
+    for (const row of rows) {
+      if (row.group_ids) for (const id of row.group_ids.split(",")) ids.add(id);
+    }
+    const found = await findGroupNames(db, tenantId, [...ids]);
+    return new Map(
+      found.map((g, rank) => [g.id, { display_name: g.display_name, rank }]),
+    );
+  }
+
+  /** The select list of a listing: text columns for spliced users, else whole rows. */
+  function columnsOf(kind: Kind, projection: Projection) {
+    return listsAsText(kind, projection)
+      ? { columns: userTextColumns(userParts(projection)) }
+      : extraColumns(kind, projection);
+  }
+
   function extraColumns(kind: Kind, projection: Projection) {
     const columns =
       kind === "User" ? userReadColumns(userParts(projection)) : "";
@@ -274,7 +352,7 @@ export function createResourceReader(deps: {
     principal: Principal,
     request: ListRequest,
     baseUrl: string,
-  ): Promise<ListResponseBody> {
+  ): Promise<ListPage> {
     const { table } = targets[kind];
     const tenantId = principal.tenantId;
     const parsed = parseFilterOrThrow(request.filter);
@@ -291,7 +369,7 @@ export function createResourceReader(deps: {
         );
       }
       const afterSeq = decodeCursor(request.cursor);
-      const rows = await listResourceRows<UserRow | GroupRow>(
+      const rows = await listResourceRows<{ seq: string } & FormattableRow>(
         db,
         table,
         tenantId,
@@ -300,7 +378,7 @@ export function createResourceReader(deps: {
           offset: 0,
           limit: request.count + 1,
           ...(afterSeq !== undefined ? { afterSeq } : {}),
-          ...extraColumns(kind, request),
+          ...columnsOf(kind, request),
         },
       );
       const page = rows.slice(0, request.count);
@@ -310,16 +388,14 @@ export function createResourceReader(deps: {
         where,
         afterSeq !== undefined,
       );
-      const body: ListResponseBody = {
-        schemas: [URN.listResponse],
+      return {
         totalResults: total,
         itemsPerPage: page.length,
-        Resources: await format(kind, tenantId, page, baseUrl, request),
+        ...(rows.length > request.count && page.length > 0
+          ? { nextCursor: encodeCursor(page[page.length - 1]!.seq) }
+          : {}),
+        resources: await formatTexts(kind, tenantId, page, baseUrl, request),
       };
-      if (rows.length > request.count && page.length > 0) {
-        body.nextCursor = encodeCursor(page[page.length - 1]!.seq);
-      }
-      return body;
     }
     const userName =
       kind === "User" && request.startIndex === 1 && request.count > 0
@@ -333,12 +409,12 @@ export function createResourceReader(deps: {
         userParts(request),
       );
       const rows = row ? [row] : [];
+      const bodies = await format(kind, tenantId, rows, baseUrl, request);
       return {
-        schemas: [URN.listResponse],
         totalResults: rows.length,
         itemsPerPage: rows.length,
         startIndex: 1,
-        Resources: await format(kind, tenantId, rows, baseUrl, request),
+        resources: bodies.map((body) => JSON.stringify(body)),
       };
     }
     const offset = request.startIndex - 1;
@@ -349,7 +425,7 @@ export function createResourceReader(deps: {
     const rows =
       request.count === 0
         ? []
-        : await listResourceRows<UserRow | GroupRow>(db, table, tenantId, {
+        : await listResourceRows<FormattableRow>(db, table, tenantId, {
             where,
             ...(sortSql ? { sortSql } : {}),
             descending: request.descending,
@@ -358,7 +434,7 @@ export function createResourceReader(deps: {
               ? { afterSeq: deep.afterSeq }
               : {}),
             limit: request.count,
-            ...extraColumns(kind, request),
+            ...columnsOf(kind, request),
           });
     // A short first page already tells the total: saves a count on IdP lookups by userName.
     const total =
@@ -367,11 +443,10 @@ export function createResourceReader(deps: {
         ? rows.length
         : await countRows(table, tenantId, where, request.startIndex > 1));
     return {
-      schemas: [URN.listResponse],
       totalResults: total,
       itemsPerPage: rows.length,
       startIndex: request.startIndex,
-      Resources: await format(kind, tenantId, rows, baseUrl, request),
+      resources: await formatTexts(kind, tenantId, rows, baseUrl, request),
     };
   }
 

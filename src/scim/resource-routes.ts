@@ -7,14 +7,27 @@ import type { UsersService } from "../services/users-service.ts";
 import type { WriteContext } from "../services/write-context.ts";
 import { parseListRequest } from "./list-request.ts";
 import type { FormattableRow } from "./format-resources.ts";
-import type { Projection, ResourceReader } from "./resource-reader.ts";
+import {
+  listResponseJson,
+  type Projection,
+  type ResourceReader,
+} from "./resource-reader.ts";
 
 /** Media type of every SCIM response (RFC 7644 §3.1). */
 export const SCIM_CONTENT_TYPE = "application/scim+json; charset=utf-8";
 
 /** Sends a SCIM JSON body. */
 export function sendScim(res: Response, status: number, body: unknown): void {
-  res.status(status).type(SCIM_CONTENT_TYPE).send(JSON.stringify(body));
+  sendScimJson(res, status, JSON.stringify(body));
+}
+
+/** Sends a SCIM body that is already JSON text. */
+export function sendScimJson(
+  res: Response,
+  status: number,
+  json: string,
+): void {
+  res.status(status).type(SCIM_CONTENT_TYPE).send(json);
 }
 
 /** The base URL resource locations are built from. */
@@ -90,14 +103,16 @@ export function createResourceRoutes(deps: {
 
   router.get("/", read, async (req, res) => {
     const request = parseListRequest(req.query as Record<string, unknown>);
-    sendScim(res, 200, await list(req.principal!, request, baseUrlOf(req)));
+    const page = await list(req.principal!, request, baseUrlOf(req));
+    sendScimJson(res, 200, listResponseJson(page));
   });
 
   router.post("/.search", read, async (req, res) => {
     const request = parseListRequest(
       requireBody(req) as Record<string, unknown>,
     );
-    sendScim(res, 200, await list(req.principal!, request, baseUrlOf(req)));
+    const page = await list(req.principal!, request, baseUrlOf(req));
+    sendScimJson(res, 200, listResponseJson(page));
   });
 
   router.all("/.search", methodNotAllowed("POST"));

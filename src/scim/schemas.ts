@@ -10,12 +10,13 @@ import type {
   ResourceSchema,
   SchemaDefinition,
 } from "../domain/scim-schema.ts";
+import { ENTERPRISE_USER_URN } from "../domain/scim-urns.ts";
 
 /** URNs used across the SCIM layer. */
 export const URN = {
   user: "urn:ietf:params:scim:schemas:core:2.0:User",
   group: "urn:ietf:params:scim:schemas:core:2.0:Group",
-  enterpriseUser: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+  enterpriseUser: ENTERPRISE_USER_URN,
   /** Read-only: the user's state in each downstream app and its queued actions. */
   apps: APPS_EXTENSION_URN,
   listResponse: "urn:ietf:params:scim:api:messages:2.0:ListResponse",

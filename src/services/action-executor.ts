@@ -21,10 +21,6 @@ import {
   type ClaimedAction,
   type RunOutcome,
 } from "../queue/action-queue.ts";
-import {
-  findAppStateAndWindow,
-  type AppStateRow,
-} from "../store/app-states-store.ts";
 import type { AppConnectors, AppRuntime } from "./app-connectors.ts";
 import type { PolicyService } from "./policy-service.ts";
 
@@ -137,11 +133,9 @@ export function createActionExecutor(deps: {
       appId: action.app_id,
       userId: action.user_id,
     };
-    const { state, blockedUntil: sharedWindow } = await findAppStateAndWindow(
-      knex,
-      key,
-      now,
-    );
+    // Read by the claim, just before this run.
+    const state = action.app_state ?? undefined;
+    const sharedWindow = action.app_blocked_until ?? undefined;
     if (action.condition && !action.job) {
       const reason = unmetCondition(
         action.condition as unknown as StepCondition,
@@ -264,7 +258,7 @@ export function createActionExecutor(deps: {
 
   /**
    * The end of the app's Retry-After window: this process's own, or one another process learnt of
-   * since this action was claimed (read with the app state, just before the call).
+   * by the time this action was claimed (the claim reads it with the app state).
    */
   function retryAfterOf(
     action: ClaimedAction,
@@ -422,10 +416,13 @@ export function createActionExecutor(deps: {
 /** The executor's interface. */
 export type ActionExecutor = ReturnType<typeof createActionExecutor>;
 
+/** The user's state in the app, as the claim read it. */
+type ClaimedAppState = NonNullable<ClaimedAction["app_state"]>;
+
 /** Why a step's condition does not hold now, or undefined when it does. */
 function unmetCondition(
   condition: StepCondition,
-  state: AppStateRow | undefined,
+  state: ClaimedAppState | undefined,
   now: Date,
 ): string | undefined {
   const current = state?.state ?? "unknown";
@@ -446,7 +443,7 @@ function unmetCondition(
 
 function subjectOf(
   action: ClaimedAction,
-  state: AppStateRow | undefined,
+  state: ClaimedAppState | undefined,
 ): ActionSubject {
   const user = isPlainObject(action.subject.user) ? action.subject.user : {};
   const name = isPlainObject(user.name) ? user.name : {};

@@ -7,14 +7,13 @@ import {
 } from "../domain/plan-actions.ts";
 import type { CompiledPolicy } from "../domain/policy.ts";
 import type { ResourceSchema } from "../domain/scim-schema.ts";
+import { ENTERPRISE_USER_URN as ENTERPRISE } from "../domain/scim-urns.ts";
 import type { CancelRequest, NewAction } from "../store/actions-store.ts";
 import { findGroupById } from "../store/groups-store.ts";
 import { findUserById } from "../store/users-store.ts";
 import type { UserReadBatcher } from "../store/user-read-batcher.ts";
 import type { PolicyService } from "./policy-service.ts";
 import type { ChangeEvent } from "./write-context.ts";
-
-const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 type Resource = Record<string, unknown> & { id: string };
 

@@ -1,4 +1,5 @@
 import type { Db } from "../db/open-database.ts";
+import { prepared } from "../db/prepared.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 import type { NewAuditEntry } from "./audit-store.ts";
 import type { NewLifecycleEvent } from "./lifecycle-events-store.ts";
@@ -146,9 +147,11 @@ export async function insertAuditEntryWithEvents(
   db: Db,
   log: ChangeLog,
 ): Promise<string> {
-  const result = await db.raw<{ rows: { id: string }[] }>(
-    `WITH ${changeLogSql(false, log)} SELECT id FROM entry`,
-    changeLogBindings(log) as never[],
+  const result = await prepared(
+    db.raw<{ rows: { id: string }[] }>(
+      `WITH ${changeLogSql(false, log)} SELECT id FROM entry`,
+      changeLogBindings(log) as never[],
+    ),
   );
   return result.rows[0]!.id;
 }
@@ -170,8 +173,9 @@ export async function insertChangeLogs(
       changeLogBindings(log);
     return { tenant, at, actor, key, type, id, request, detail, events };
   });
-  await db.raw(
-    `WITH input AS (
+  await prepared(
+    db.raw(
+      `WITH input AS (
        SELECT x, ord FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS t(x, ord)
      ), entries AS (
        INSERT INTO audit_entries
@@ -193,7 +197,8 @@ export async function insertChangeLogs(
      FROM input i JOIN numbered n ON n.ord = i.ord,
           jsonb_array_elements((i.x->>'events')::jsonb) WITH ORDINALITY AS e(value, eord)
      ORDER BY i.ord, e.eord`,
-    [JSON.stringify(payload)],
+      [JSON.stringify(payload)],
+    ),
   );
 }
 
@@ -213,8 +218,9 @@ export async function updateUserWithChangeLog(
   log: ChangeLog,
 ): Promise<boolean> {
   const columns = userColumnsOf(update.resource);
-  const result = await db.raw<{ rows: { updated: string }[] }>(
-    `WITH guard AS (
+  const result = await prepared(
+    db.raw<{ rows: { updated: string }[] }>(
+      `WITH guard AS (
        UPDATE users
        SET user_name = ?, external_id = ?, display_name = ?, active = ?, emails_search = ?,
            resource = ?::jsonb, version = version + 1, updated_at = ?::timestamptz
@@ -222,19 +228,20 @@ export async function updateUserWithChangeLog(
        RETURNING id
      ), ${changeLogSql(true, log)}
      SELECT count(*) AS updated FROM guard`,
-    [
-      columns.user_name,
-      columns.external_id,
-      columns.display_name,
-      columns.active,
-      columns.emails_search,
-      JSON.stringify(update.resource),
-      update.updatedAt.toISOString(),
-      update.tenantId,
-      update.id,
-      update.expectedVersion,
-      ...changeLogBindings(log),
-    ] as never[],
+      [
+        columns.user_name,
+        columns.external_id,
+        columns.display_name,
+        columns.active,
+        columns.emails_search,
+        JSON.stringify(update.resource),
+        update.updatedAt.toISOString(),
+        update.tenantId,
+        update.id,
+        update.expectedVersion,
+        ...changeLogBindings(log),
+      ] as never[],
+    ),
   );
   return Number(result.rows[0]!.updated) === 1;
 }
@@ -254,8 +261,9 @@ export async function insertUserWithChangeLog(
   log: ChangeLog,
 ): Promise<void> {
   const columns = userColumnsOf(user.resource);
-  await db.raw(
-    `WITH guard AS (
+  await prepared(
+    db.raw(
+      `WITH guard AS (
        INSERT INTO users
          (tenant_id, id, user_name, external_id, display_name, active, emails_search, resource,
           version, created_at, updated_at)
@@ -263,18 +271,19 @@ export async function insertUserWithChangeLog(
        RETURNING id
      ), ${changeLogSql(true, log)}
      SELECT id FROM guard`,
-    [
-      user.tenantId,
-      user.id,
-      columns.user_name,
-      columns.external_id,
-      columns.display_name,
-      columns.active,
-      columns.emails_search,
-      JSON.stringify(user.resource),
-      user.createdAt.toISOString(),
-      user.createdAt.toISOString(),
-      ...changeLogBindings(log),
-    ] as never[],
+      [
+        user.tenantId,
+        user.id,
+        columns.user_name,
+        columns.external_id,
+        columns.display_name,
+        columns.active,
+        columns.emails_search,
+        JSON.stringify(user.resource),
+        user.createdAt.toISOString(),
+        user.createdAt.toISOString(),
+        ...changeLogBindings(log),
+      ] as never[],
+    ),
   );
 }

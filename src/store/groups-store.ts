@@ -1,4 +1,5 @@
 import type { Db } from "../db/open-database.ts";
+import { prepared } from "../db/prepared.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 import { isUuid } from "./users-store.ts";
 
@@ -88,6 +89,25 @@ export async function deleteGroupById(
 ): Promise<boolean> {
   if (!isUuid(id)) return false;
   return (await db("groups").where({ tenant_id: tenantId, id }).delete()) > 0;
+}
+
+/** The ids and display names of some groups, by display name then id (as USER_GROUPS_SQL orders them). */
+export async function findGroupNames(
+  db: Db,
+  tenantId: string,
+  ids: string[],
+): Promise<{ id: string; display_name: string }[]> {
+  if (ids.length === 0) return [];
+  // One text for any number of ids, so the statement is prepared once per connection.
+  const result = await prepared(
+    db.raw<{ rows: { id: string; display_name: string }[] }>(
+      `SELECT id, display_name FROM groups
+       WHERE tenant_id = ? AND id = ANY (string_to_array(?, ',')::uuid[])
+       ORDER BY display_name, id`,
+      [tenantId, ids.join(",")],
+    ),
+  );
+  return result.rows;
 }
 
 /** Ids of groups in this tenant among the given ids. */

@@ -1,4 +1,5 @@
 import type { Db } from "../db/open-database.ts";
+import { prepared } from "../db/prepared.ts";
 
 /** A compiled SQL condition with `?` placeholders. */
 export interface SqlCondition {
@@ -16,6 +17,8 @@ export interface ListQuery {
   limit: number;
   /** Keyset cursor: only rows inserted after this sequence number (RFC 9865 cursors). */
   afterSeq?: string;
+  /** The select list; all columns (`u.*`, `g.*`) by default. */
+  columns?: string;
   /** Extra select-list SQL, e.g. a user's groups as JSON (saves a round trip). */
   extraColumns?: string;
 }
@@ -25,8 +28,11 @@ const ALIAS = { users: "u", groups: "g" } as const;
 /**
  * Lists one page of rows in a stable order: sort key, then insertion sequence.
  *
- * A deferred join: the page's sequence numbers are found first (index-only for the default order),
- * then only those rows are read and projected. A plain OFFSET would build every skipped row,
+ * In insertion order (no sort key), the rows are read in one range scan of the (tenant_id, seq)
+ * index; callers keep the OFFSET short by starting deep pages after an anchor (listSeqAnchors).
+ * The select list is computed outside the scan, so skipped rows cost a heap read, not the per-row
+ * subqueries. Sorted pages use a deferred join instead: the page's sequence numbers are found
+ * first, then only those rows are read and projected. A plain OFFSET would build every skipped row,
  * including the per-row groups subquery: 5 req/s at 100k users against hundreds this way.
  */
 export async function listResourceRows<Row>(
@@ -37,15 +43,16 @@ export async function listResourceRows<Row>(
 ): Promise<Row[]> {
   const alias = ALIAS[table];
   const direction = query.descending ? "DESC" : "ASC";
+  const sorted = query.sortSql !== undefined;
   const page = db(`${table} as ${alias}`)
     .where(`${alias}.tenant_id`, tenantId)
-    .select(`${alias}.seq`);
+    .select(sorted ? `${alias}.seq` : `${alias}.*`);
   if (query.where) {
     page.andWhereRaw(`(${query.where.sql})`, query.where.bindings as never[]);
   }
   if (query.afterSeq !== undefined)
     page.andWhere(`${alias}.seq`, ">", query.afterSeq);
-  if (query.sortSql) {
+  if (sorted) {
     page.orderByRaw(
       `${query.sortSql} ${direction} NULLS LAST, ${alias}.seq ${direction}`,
     );
@@ -53,15 +60,24 @@ export async function listResourceRows<Row>(
     page.orderBy(`${alias}.seq`, "asc");
   }
   page.offset(query.offset).limit(query.limit);
-  const extra = query.extraColumns ? `, ${query.extraColumns}` : "";
+  const columns = `${query.columns ?? `${alias}.*`}${query.extraColumns ? `, ${query.extraColumns}` : ""}`;
   // knex inlines the page query (with its bindings) where the first `?` stands.
-  const result = await db.raw<{ rows: Row[] }>(
-    `SELECT ${alias}.*${extra}
-     FROM unnest(ARRAY ?) WITH ORDINALITY AS page(seq, ord)
-     JOIN ${table} ${alias} ON ${alias}.tenant_id = ? AND ${alias}.seq = page.seq
-     ORDER BY page.ord`,
-    [page, tenantId] as never[],
-  );
+  const statement = sorted
+    ? db.raw(
+        `SELECT ${columns}
+         FROM unnest(ARRAY ?) WITH ORDINALITY AS page(seq, ord)
+         JOIN ${table} ${alias} ON ${alias}.tenant_id = ? AND ${alias}.seq = page.seq
+         ORDER BY page.ord`,
+        [page, tenantId] as never[],
+      )
+    : db.raw(`SELECT ${columns} FROM ? ORDER BY ${alias}.seq`, [
+        page.as(alias),
+      ] as never[]);
+  // Unfiltered listings (an IdP's import paging) come in a handful of shapes: each is prepared
+  // once per connection and its plan reused, where planning cost as much as running it. Filtered
+  // ones are not named: clients could make the shapes, and with them the prepared statements, grow
+  // without bound.
+  const result = await (query.where ? statement : prepared(statement));
   return result.rows;
 }
 

@@ -230,7 +230,19 @@ describe("faults: two server processes on one PostgreSQL", function () {
     dropbox.failRandomly(0.3, 500);
     const started = Date.now();
     const deactivating = deactivate(batch, () => [a, b!]);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Faults switch on progress, not time: a fifth of the users' suspends through the 500s, the
+    // rest meet the 429s however fast the burst runs.
+    const suspendsSoFar = () =>
+      dropbox
+        .requests()
+        .filter(
+          (r) =>
+            r.at.getTime() >= started && r.path.endsWith("members/suspend"),
+        ).length;
+    const switchBy = Date.now() + 60_000;
+    while (suspendsSoFar() < RETRY_USERS / 5 && Date.now() < switchBy) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     dropbox.failRandomly(0, 500);
     dropbox.setRateLimit({ retryAfterS: 2, forMs: 3_000 });
     await deactivating;

@@ -222,4 +222,187 @@ describe("User writes that arrive together", () => {
       "rename-a",
     ]);
   });
+
+  describe("with a lifecycle policy", () => {
+    const LEAVER_POLICY = {
+      apps: [{ id: "audit-log", connector: "log" }],
+      rules: [
+        {
+          id: "join",
+          on: "user.created",
+          do: [{ app: "audit-log", action: "provision" }],
+        },
+        {
+          id: "leave",
+          on: "user.deactivated",
+          do: [
+            { app: "audit-log", action: "suspend" },
+            { app: "audit-log", action: "remove", after: "30d" },
+          ],
+        },
+        {
+          id: "return",
+          on: "user.reactivated",
+          cancel: [{ app: "audit-log", actions: ["remove"] }],
+          do: [{ app: "audit-log", action: "unsuspend" }],
+        },
+      ],
+    };
+
+    beforeEach(async () => {
+      await ctx.services.policies.apply(tenant.id, LEAVER_POLICY, {
+        source: "api",
+      });
+    });
+
+    function setActive(id: string, active: boolean, requestId: string) {
+      const body = {
+        schemas: [PATCH],
+        Operations: [{ op: "replace", path: "active", value: active }],
+      };
+      return ctx.services.users.patchUser(
+        writeContext(requestId, body),
+        id,
+        body,
+      );
+    }
+
+    /** The tenant's actions of some users: kind, state and the event type and user they came from. */
+    async function actionsOf(ids: string[]) {
+      const rows = await ctx
+        .knex("actions as a")
+        .join("lifecycle_events as e", "e.id", "a.event_id")
+        .where("a.tenant_id", tenant.id)
+        .whereIn("a.user_id", ids)
+        .orderBy("a.id")
+        .select(
+          "a.id",
+          "a.user_id",
+          "a.kind",
+          "a.state",
+          "a.rule_id",
+          "e.type as event_type",
+          "e.resource_id as event_user",
+        );
+      return rows as {
+        id: string;
+        user_id: string;
+        kind: string;
+        state: string;
+        rule_id: string;
+        event_type: string;
+        event_user: string;
+      }[];
+    }
+
+    it("plans each write's actions in the one shared statement, linked to that write's event", async () => {
+      const { result: users, statements } = await counting(() =>
+        Promise.all(
+          Array.from({ length: 6 }, (_, i) => create(`joiner${i}@example.com`)),
+        ),
+      );
+      assert.equal(
+        statements.filter((sql) => /insert into users/i.test(sql)).length,
+        1,
+        "one statement for the six creates and their actions",
+      );
+      const ids = users.map((u) => u.id);
+      const deactivated = await counting(() =>
+        Promise.all(ids.map((id, i) => setActive(id, false, `leave-${i}`))),
+      );
+      assert.equal(
+        deactivated.statements.filter((sql) => /update users/i.test(sql))
+          .length,
+        1,
+        "one statement for the six deactivations and their actions",
+      );
+      const actions = await actionsOf(ids);
+      for (const id of ids) {
+        const own = actions.filter((a) => a.user_id === id);
+        assert.deepEqual(
+          own.map((a) => [a.kind, a.event_type, a.event_user]),
+          [
+            ["provision", "user.created", id],
+            ["suspend", "user.deactivated", id],
+            ["remove", "user.deactivated", id],
+          ],
+        );
+      }
+      // Each planned action has its audit entry, from the request that planned it.
+      const planned = await ctx
+        .knex("audit_entries")
+        .where({ tenant_id: tenant.id, key: "action.planned" })
+        .whereIn("resource_id", ids)
+        .orderBy("id");
+      assert.equal(planned.length, actions.length);
+      const byAction = new Map(
+        planned.map((p) => [String(p.detail.actionId), p]),
+      );
+      for (const action of actions) {
+        const entry = byAction.get(action.id);
+        assert.ok(entry, `audit entry of action ${action.id}`);
+        assert.equal(entry.resource_id, action.user_id);
+        assert.match(
+          entry.request_id as string,
+          action.event_type === "user.created" ? /^joiner/ : /^leave-/,
+        );
+      }
+      // Entries of one write follow its own entry: the write's, then its actions'.
+      const leaveEntry = await ctx
+        .knex("audit_entries")
+        .where({ tenant_id: tenant.id, request_id: "leave-0" })
+        .orderBy("id");
+      assert.deepEqual(
+        leaveEntry.map((e) => e.key),
+        ["scim.user.deactivated", "action.planned", "action.planned"],
+      );
+    });
+
+    it("cancels each reactivated user's pending removal in a shared statement, and only theirs", async () => {
+      const users = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => create(`returner${i}@example.com`)),
+      );
+      const ids = users.map((u) => u.id);
+      await Promise.all(ids.map((id, i) => setActive(id, false, `off-${i}`)));
+      // Four come back together; the fifth stays away.
+      const back = ids.slice(0, 4);
+      const { statements } = await counting(() =>
+        Promise.all(back.map((id, i) => setActive(id, true, `on-${i}`))),
+      );
+      assert.equal(
+        statements.filter((sql) => /update users/i.test(sql)).length,
+        1,
+        "one statement for the four reactivations and their cancels",
+      );
+      const actions = await actionsOf(ids);
+      for (const id of ids) {
+        const removal = actions.find(
+          (a) => a.user_id === id && a.kind === "remove",
+        );
+        assert.equal(
+          removal?.state,
+          back.includes(id) ? "cancelled" : "pending",
+          `removal of ${id}`,
+        );
+        assert.equal(
+          actions.filter((a) => a.user_id === id && a.kind === "unsuspend")
+            .length,
+          back.includes(id) ? 1 : 0,
+        );
+      }
+      const cancelled = await ctx
+        .knex("audit_entries")
+        .where({ tenant_id: tenant.id, key: "action.cancelled" })
+        .whereIn("resource_id", ids);
+      assert.deepEqual(cancelled.map((c) => c.request_id as string).sort(), [
+        "on-0",
+        "on-1",
+        "on-2",
+        "on-3",
+      ]);
+      for (const entry of cancelled) {
+        assert.equal(entry.detail.cancelledByRule, "return");
+      }
+    });
+  });
 });

@@ -55,3 +55,62 @@ describe("short-lived cache", () => {
     assert.equal(await c.get("k", load(5), true), 5);
   });
 });
+
+describe("short-lived cache with a stale window", () => {
+  let time = 0;
+  const stale = () =>
+    createShortLivedCache<number>({
+      ttlMs: 2_000,
+      staleMs: 2_000,
+      maxEntries: 10,
+      now: () => time,
+    });
+  beforeEach(() => {
+    time = 0;
+  });
+
+  it("serves the old value while one refresh runs, then the refreshed one", async () => {
+    const c = stale();
+    assert.equal(await c.get("k", () => Promise.resolve(1), true), 1);
+    time = 2_500;
+    let release!: (value: number) => void;
+    let refreshes = 0;
+    const slow = () => {
+      refreshes++;
+      return new Promise<number>((resolve) => (release = resolve));
+    };
+    assert.equal(await c.get("k", slow, true), 1);
+    assert.equal(await c.get("k", slow, true), 1);
+    assert.equal(refreshes, 1);
+    release(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await c.get("k", slow, true), 2);
+    assert.equal(refreshes, 1);
+  });
+
+  it("waits for a fresh load once the value is older than TTL plus the stale window", async () => {
+    const c = stale();
+    assert.equal(await c.get("k", () => Promise.resolve(1), true), 1);
+    time = 4_000;
+    assert.equal(await c.get("k", () => Promise.resolve(2), true), 2);
+  });
+
+  it("keeps serving the old value when a refresh fails, and tries again", async () => {
+    const c = stale();
+    assert.equal(await c.get("k", () => Promise.resolve(1), true), 1);
+    time = 2_500;
+    const failing = c.get("k", () => Promise.reject(new Error("down")), true);
+    assert.equal(await failing, 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await c.get("k", () => Promise.resolve(3), true), 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await c.get("k", () => Promise.resolve(4), true), 3);
+  });
+
+  it("never serves a stale value to a caller that may not reuse", async () => {
+    const c = stale();
+    assert.equal(await c.get("k", () => Promise.resolve(1), true), 1);
+    time = 2_500;
+    assert.equal(await c.get("k", () => Promise.resolve(5), false), 5);
+  });
+});

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
+import { ENTERPRISE_USER_URN } from "../../domain/scim-urns.ts";
 import { APP_STATES } from "../../domain/app-state.ts";
 import {
   connectorErrorFromResponse,
@@ -31,8 +32,6 @@ export const SIGNATURE_HEADER = "X-Scim-Lifecycle-Signature";
 /** How far a receiver should let the timestamp drift by default (replay window). */
 export const SIGNATURE_TOLERANCE_MS = 5 * 60_000;
 
-const ENTERPRISE_URN =
-  "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const DEFAULT_POLL_AFTER_MS = 5_000;
 // Headers the connector owns: a config may not forge the signature or smuggle credentials.
 const RESERVED_HEADERS =
@@ -177,7 +176,7 @@ function templateContextOf(request: ActionRequest): TemplateContext {
     user: {
       ...resource,
       ...fields,
-      enterprise: resource[ENTERPRISE_URN],
+      enterprise: resource[ENTERPRISE_USER_URN],
     },
     params: request.params,
     ref,
