@@ -1,5 +1,4 @@
 import type { Db } from "../db/open-database.ts";
-import { prepared } from "../db/prepared.ts";
 import type { ActionRecord } from "../domain/action.ts";
 import type { AppStateRow } from "../store/app-states-store.ts";
 
@@ -35,9 +34,8 @@ export async function claimActions(
   options: { workerId: string; now: Date; limit: number; leaseMs: number },
 ): Promise<ClaimedAction[]> {
   const now = options.now.toISOString();
-  const result = await prepared(
-    db.raw<{ rows: ClaimedAction[] }>(
-      `WITH candidates AS (
+  const result = await db.raw<{ rows: ClaimedAction[] }>(
+    `WITH candidates AS (
        SELECT a.id FROM actions a
        WHERE a.state IN ('pending', 'in_progress') AND a.run_at <= ?::timestamptz
          AND NOT EXISTS (
@@ -67,17 +65,16 @@ export async function claimActions(
        (SELECT t.blocked_until FROM app_throttles t
         WHERE t.tenant_id = actions.tenant_id AND t.app_id = actions.app_id
           AND t.blocked_until > ?::timestamptz) AS app_blocked_until`,
-      [
-        now,
-        now,
-        now,
-        options.limit,
-        options.workerId,
-        new Date(options.now.getTime() + options.leaseMs).toISOString(),
-        now,
-        now,
-      ] as never[],
-    ),
+    [
+      now,
+      now,
+      now,
+      options.limit,
+      options.workerId,
+      new Date(options.now.getTime() + options.leaseMs).toISOString(),
+      now,
+      now,
+    ] as never[],
   );
   return result.rows.sort((x, y) => Number(x.id) - Number(y.id));
 }
@@ -279,11 +276,9 @@ export async function finishRun(
       JSON.stringify(audit.detail),
     );
   }
-  const result = await prepared(
-    db.raw<{ rows: { owned: string }[] }>(
-      `WITH ${parts.join(", ")} SELECT count(*) AS owned FROM run`,
-      bindings as never[],
-    ),
+  const result = await db.raw<{ rows: { owned: string }[] }>(
+    `WITH ${parts.join(", ")} SELECT count(*) AS owned FROM run`,
+    bindings as never[],
   );
   return Number(result.rows[0]!.owned) === 1;
 }

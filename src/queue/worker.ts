@@ -110,6 +110,10 @@ export function createWorker(deps: {
   async function claimAndLaunch(): Promise<number> {
     const free = concurrency - inFlight.size;
     if (free <= 0) return 0;
+    // While runs are in flight, claim only once half the slots are free: a claim is one statement
+    // whatever it takes, and claiming slot by slot as runs finished cost a claim per action in a
+    // burst. An idle worker claims at once (the latency of a lone deactivation).
+    if (inFlight.size > 0 && free < Math.ceil(concurrency / 2)) return 0;
     const claimed = await claimActions(db, {
       workerId: id,
       now: clock.now(),

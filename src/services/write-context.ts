@@ -88,20 +88,15 @@ export async function recordChange(
   await insertAuditEntryWithEvents(db, changeLogOf(ctx, change));
 }
 
-/**
- * Records several writes' changes in the order given: one statement when none of them plans or
- * cancels actions, else one statement each.
- */
+/** Records several writes' changes in one statement, in the order given (a group commit). */
 export async function recordChanges(
   db: Db,
   writes: { ctx: WriteContext; change: Change }[],
 ): Promise<void> {
-  const logs = writes.map((w) => changeLogOf(w.ctx, w.change));
-  if (logs.every((log) => !log.actions && !log.cancels)) {
-    await insertChangeLogs(db, logs);
-    return;
-  }
-  for (const log of logs) await insertAuditEntryWithEvents(db, log);
+  await insertChangeLogs(
+    db,
+    writes.map((w) => changeLogOf(w.ctx, w.change)),
+  );
 }
 
 function countByType(events: ChangeEvent[]): Record<string, number> {

@@ -1,5 +1,4 @@
 import type { Db } from "../db/open-database.ts";
-import { prepared } from "../db/prepared.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 import type { NewAuditEntry } from "./audit-store.ts";
 import type { NewLifecycleEvent } from "./lifecycle-events-store.ts";
@@ -19,271 +18,308 @@ export interface ChangeLog {
   cancels?: CancelRequest[];
 }
 
-// The audit entry, its events, planned and cancelled actions (each with an audit entry of its
-// own), as CTEs after an optional guard CTE named `guard`: nothing is written when the guard
-// yields no row. Data-modifying CTEs share one snapshot, so a cancel never sees the actions
-// planned by the same write.
-function changeLogSql(guarded: boolean, log: ChangeLog): string {
-  const parts = [
-    `entry AS (
-       INSERT INTO audit_entries
-         (tenant_id, occurred_at, actor_token_id, key, resource_type, resource_id, request_id, detail)
-       SELECT ?::uuid, ?::timestamptz, ?::uuid, ?, ?, ?::uuid, ?, ?::jsonb
-       ${guarded ? "FROM guard" : ""}
-       RETURNING id, tenant_id, occurred_at, actor_token_id, request_id
-     )`,
-    `events AS (
-       INSERT INTO lifecycle_events
-         (tenant_id, type, resource_type, resource_id, resource_version, occurred_at,
-          actor_token_id, request_id, audit_entry_id, data)
-       SELECT (e.value->>'tenant_id')::uuid, e.value->>'type', e.value->>'resource_type',
-              (e.value->>'resource_id')::uuid, (e.value->>'resource_version')::int,
-              (e.value->>'occurred_at')::timestamptz, (e.value->>'actor_token_id')::uuid,
-              e.value->>'request_id', entry.id, e.value->'data'
-       FROM entry, jsonb_array_elements(?::jsonb) WITH ORDINALITY AS e(value, ord)
-       ORDER BY e.ord
-       RETURNING id
-     )`,
-  ];
-  const audits: string[] = [];
-  if (log.actions?.length) {
-    parts.push(
-      `event_ids AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS idx FROM events)`,
-      `planned AS (
-         INSERT INTO actions
-           (tenant_id, app_id, kind, user_id, group_id, state, run_at, max_attempts,
-            params, condition, subject, idempotency_key, policy_version, rule_id, step, event_id,
-            event_type, event_occurred_at, created_at, updated_at)
-         SELECT entry.tenant_id, p->>'app_id', p->>'kind', (p->>'user_id')::uuid,
-                (p->>'group_id')::uuid, 'pending',
-                (p->>'run_at')::timestamptz, (p->>'max_attempts')::int, p->'params',
-                nullif(p->'condition', 'null'::jsonb), p->'subject', p->>'idempotency_key',
-                (p->>'policy_version')::int, p->>'rule_id', (p->>'step')::int, ev.id,
-                p->>'event_type', (p->>'event_occurred_at')::timestamptz,
-                entry.occurred_at, entry.occurred_at
-         FROM entry, jsonb_array_elements(?::jsonb) WITH ORDINALITY AS a(p, ord)
-         JOIN event_ids ev ON ev.idx = (p->>'event_index')::int
-         ORDER BY a.ord
-         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-         RETURNING id, app_id, kind, user_id, policy_version, rule_id, run_at, event_id
-       )`,
-    );
-    audits.push(`SELECT entry.tenant_id, entry.occurred_at, entry.actor_token_id, 'action.planned',
-                        'User', planned.user_id, entry.request_id,
-                        jsonb_build_object('actionId', planned.id, 'app', planned.app_id,
-                          'action', planned.kind, 'policyVersion', planned.policy_version,
-                          'rule', planned.rule_id, 'runAt', planned.run_at,
-                          'eventId', planned.event_id)
-                 FROM entry, planned`);
-  }
-  if (log.cancels?.length) {
-    parts.push(
-      `cancelled AS (
-         UPDATE actions a
-         SET state = 'cancelled', finished_at = entry.occurred_at, updated_at = entry.occurred_at,
-             last_error = jsonb_build_object('reason', 'cancelled by rule ' || (c->>'rule_id'))
-         FROM entry, jsonb_array_elements(?::jsonb) AS c
-         WHERE a.tenant_id = entry.tenant_id AND a.state = 'pending'
-           AND a.user_id = (c->>'user_id')::uuid AND a.app_id = c->>'app_id'
-           AND (jsonb_typeof(c->'kinds') <> 'array' OR a.kind IN
-                (SELECT jsonb_array_elements_text(c->'kinds')))
-         RETURNING a.id, a.app_id, a.kind, a.user_id, a.policy_version, c->>'rule_id' AS rule_id,
-                   (c->>'policy_version')::int AS cancel_policy_version
-       )`,
-    );
-    audits.push(`SELECT entry.tenant_id, entry.occurred_at, entry.actor_token_id, 'action.cancelled',
-                        'User', cancelled.user_id, entry.request_id,
-                        jsonb_build_object('actionId', cancelled.id, 'app', cancelled.app_id,
-                          'action', cancelled.kind, 'policyVersion', cancelled.policy_version,
-                          'cancelledByRule', cancelled.rule_id,
-                          'cancelledByPolicyVersion', cancelled.cancel_policy_version)
-                 FROM entry, cancelled`);
-  }
-  if (audits.length > 0) {
-    parts.push(`action_audit AS (
-       INSERT INTO audit_entries
-         (tenant_id, occurred_at, actor_token_id, key, resource_type, resource_id, request_id, detail)
-       ${audits.join(" UNION ALL ")}
-     )`);
-  }
-  return parts.join(", ");
+/** A user rewrite that only lands if the user is still at `expectedVersion`. */
+export interface UserUpdate {
+  tenantId: string;
+  id: string;
+  expectedVersion: number;
+  resource: StoredResource;
+  updatedAt: Date;
 }
 
-/** The bound values of a change log's statement: the entry's columns, then its events as JSON. */
-export function changeLogBindings(log: ChangeLog): unknown[] {
-  const { entry, events } = log;
-  const payload = events.map((e) => ({
-    tenant_id: e.tenant_id,
-    type: e.type,
-    resource_type: e.resource_type,
-    resource_id: e.resource_id,
-    resource_version: e.resource_version,
-    occurred_at: e.occurred_at.toISOString(),
-    actor_token_id: e.actor_token_id,
-    request_id: e.request_id,
-    data: e.data,
-  }));
-  const bindings: unknown[] = [
-    entry.tenant_id,
-    entry.occurred_at.toISOString(),
-    entry.actor_token_id,
-    entry.key,
-    entry.resource_type,
-    entry.resource_id,
-    entry.request_id,
-    JSON.stringify(entry.detail),
-    JSON.stringify(payload),
-  ];
-  if (log.actions?.length) bindings.push(JSON.stringify(log.actions));
-  if (log.cancels?.length) bindings.push(JSON.stringify(log.cancels));
-  return bindings;
+/** A new user. */
+export interface UserInsert {
+  tenantId: string;
+  id: string;
+  resource: StoredResource;
+  createdAt: Date;
+}
+
+/** A change log as one element of a statement's JSON input (`x->'log'` in CHANGE_LOGS_OF_DONE). */
+function logPayload(log: ChangeLog): Record<string, unknown> {
+  const { entry } = log;
+  return {
+    tenant: entry.tenant_id,
+    at: entry.occurred_at.toISOString(),
+    actor: entry.actor_token_id,
+    key: entry.key,
+    type: entry.resource_type,
+    id: entry.resource_id,
+    request: entry.request_id,
+    detail: entry.detail,
+    events: log.events,
+    actions: log.actions ?? [],
+    cancels: log.cancels ?? [],
+  };
+}
+
+/** Whether any of the logs plans or cancels actions (the statement then has those parts too). */
+function plansActions(logs: ChangeLog[]): boolean {
+  return logs.some((log) => log.actions?.length || log.cancels?.length);
+}
+
+// Every write's audit trail, one statement for one write or a group commit's many. Given a CTE
+// `done` of the writes that landed (x = the input row with its log under x->'log', ord = its
+// position in the input, rn = its position among the writes that landed), it appends, in input
+// order (ids are drawn in that order): each write's audit entry, then its lifecycle events linked
+// to the entry. With `withActions`, also each write's planned actions (x.log.actions, linked to
+// their event by its index among the write's events) and cancels (x.log.cancels), each with an
+// audit entry of its own, after the write's entry. Data-modifying CTEs share one snapshot, so a
+// cancel never sees actions planned in the same statement; cancels only touch the write's own
+// user, and a statement writes a user at most once.
+function changeLogsOfDone(withActions: boolean): string {
+  const logs = `
+  entries AS (
+    INSERT INTO audit_entries
+      (tenant_id, occurred_at, actor_token_id, key, resource_type, resource_id, request_id, detail)
+    SELECT (x->'log'->>'tenant')::uuid, (x->'log'->>'at')::timestamptz,
+           (x->'log'->>'actor')::uuid, x->'log'->>'key', x->'log'->>'type',
+           (x->'log'->>'id')::uuid, x->'log'->>'request', x->'log'->'detail'
+    FROM done ORDER BY ord
+    RETURNING id
+  ), numbered AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS rn FROM entries
+  ), events AS (
+    INSERT INTO lifecycle_events
+      (tenant_id, type, resource_type, resource_id, resource_version, occurred_at,
+       actor_token_id, request_id, audit_entry_id, data)
+    SELECT (e.value->>'tenant_id')::uuid, e.value->>'type', e.value->>'resource_type',
+           (e.value->>'resource_id')::uuid, (e.value->>'resource_version')::int,
+           (e.value->>'occurred_at')::timestamptz, (e.value->>'actor_token_id')::uuid,
+           e.value->>'request_id', numbered.id, e.value->'data'
+    FROM done JOIN numbered USING (rn),
+         jsonb_array_elements(done.x->'log'->'events') WITH ORDINALITY AS e(value, eord)
+    ORDER BY done.ord, e.eord
+    RETURNING id, audit_entry_id
+  )`;
+  if (!withActions) return logs;
+  return `${logs}, event_ids AS (
+    SELECT id, audit_entry_id,
+           row_number() OVER (PARTITION BY audit_entry_id ORDER BY id) - 1 AS idx
+    FROM events
+  ), planned AS (
+    INSERT INTO actions
+      (tenant_id, app_id, kind, user_id, group_id, state, run_at, max_attempts,
+       params, condition, subject, idempotency_key, policy_version, rule_id, step, event_id,
+       event_type, event_occurred_at, created_at, updated_at)
+    SELECT (done.x->'log'->>'tenant')::uuid, p->>'app_id', p->>'kind', (p->>'user_id')::uuid,
+           (p->>'group_id')::uuid, 'pending',
+           (p->>'run_at')::timestamptz, (p->>'max_attempts')::int, p->'params',
+           nullif(p->'condition', 'null'::jsonb), p->'subject', p->>'idempotency_key',
+           (p->>'policy_version')::int, p->>'rule_id', (p->>'step')::int, ev.id,
+           p->>'event_type', (p->>'event_occurred_at')::timestamptz,
+           (done.x->'log'->>'at')::timestamptz, (done.x->'log'->>'at')::timestamptz
+    FROM done JOIN numbered USING (rn),
+         jsonb_array_elements(done.x->'log'->'actions') WITH ORDINALITY AS a(p, aord),
+         event_ids ev
+    WHERE ev.audit_entry_id = numbered.id AND ev.idx = (p->>'event_index')::int
+    ORDER BY done.ord, a.aord
+    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+    RETURNING id, app_id, kind, user_id, policy_version, rule_id, run_at, event_id
+  ), cancelled AS (
+    UPDATE actions a
+    SET state = 'cancelled', finished_at = (done.x->'log'->>'at')::timestamptz,
+        updated_at = (done.x->'log'->>'at')::timestamptz,
+        last_error = jsonb_build_object('reason', 'cancelled by rule ' || (c->>'rule_id'))
+    FROM done, jsonb_array_elements(done.x->'log'->'cancels') AS c
+    WHERE a.tenant_id = (done.x->'log'->>'tenant')::uuid AND a.state = 'pending'
+      AND a.user_id = (c->>'user_id')::uuid AND a.app_id = c->>'app_id'
+      AND (jsonb_typeof(c->'kinds') <> 'array' OR a.kind IN
+           (SELECT jsonb_array_elements_text(c->'kinds')))
+    RETURNING a.id, a.app_id, a.kind, a.user_id, a.policy_version, c->>'rule_id' AS rule_id,
+              (c->>'policy_version')::int AS cancel_policy_version, done.ord,
+              done.x->'log' AS log
+  ), action_audit AS (
+    INSERT INTO audit_entries
+      (tenant_id, occurred_at, actor_token_id, key, resource_type, resource_id, request_id, detail)
+    SELECT tenant_id, occurred_at, actor_token_id, key, 'User', user_id, request_id, detail
+    FROM (
+      SELECT (done.x->'log'->>'tenant')::uuid AS tenant_id,
+             (done.x->'log'->>'at')::timestamptz AS occurred_at,
+             (done.x->'log'->>'actor')::uuid AS actor_token_id, 'action.planned' AS key,
+             planned.user_id, done.x->'log'->>'request' AS request_id,
+             jsonb_build_object('actionId', planned.id, 'app', planned.app_id,
+               'action', planned.kind, 'policyVersion', planned.policy_version,
+               'rule', planned.rule_id, 'runAt', planned.run_at,
+               'eventId', planned.event_id) AS detail,
+             done.ord, 0 AS part, planned.id AS action_id
+      FROM planned JOIN event_ids ev ON ev.id = planned.event_id
+           JOIN numbered ON numbered.id = ev.audit_entry_id JOIN done USING (rn)
+      UNION ALL
+      SELECT (log->>'tenant')::uuid, (log->>'at')::timestamptz, (log->>'actor')::uuid,
+             'action.cancelled', user_id, log->>'request',
+             jsonb_build_object('actionId', id, 'app', app_id, 'action', kind,
+               'policyVersion', policy_version, 'cancelledByRule', rule_id,
+               'cancelledByPolicyVersion', cancel_policy_version),
+             ord, 1, id
+      FROM cancelled
+    ) audits
+    ORDER BY ord, part, action_id
+  )`;
+}
+
+const INPUT = `input AS (
+    SELECT x, ord FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS t(x, ord)
+  )`;
+
+const appendLogsSql = (withActions: boolean) => `
+  WITH ${INPUT}, done AS (SELECT x, ord, ord AS rn FROM input),
+  ${changeLogsOfDone(withActions)}
+  SELECT id FROM numbered ORDER BY rn`;
+
+const updateUsersSql = (withActions: boolean) => `
+  WITH ${INPUT}, updated AS (
+    UPDATE users u
+    SET user_name = i.x->>'user_name', external_id = i.x->>'external_id',
+        display_name = i.x->>'display_name', active = (i.x->>'active')::boolean,
+        emails_search = i.x->>'emails_search', resource = i.x->'resource',
+        version = u.version + 1, updated_at = (i.x->>'at')::timestamptz
+    FROM input i
+    WHERE u.tenant_id = (i.x->>'tenant_id')::uuid AND u.id = (i.x->>'id')::uuid
+      AND u.version = (i.x->>'expected')::int
+    RETURNING i.ord
+  ), done AS (
+    SELECT i.x, i.ord, row_number() OVER (ORDER BY i.ord) AS rn
+    FROM input i JOIN updated USING (ord)
+  ), ${changeLogsOfDone(withActions)}
+  SELECT ord FROM updated`;
+
+// With `skipConflicts`, a row whose userName (or id) is taken is left out and the others land;
+// without, the statement fails on the unique index, as a lone create must.
+const insertUsersSql = (withActions: boolean, skipConflicts: boolean) => `
+  WITH ${INPUT}, inserted AS (
+    INSERT INTO users
+      (tenant_id, id, user_name, external_id, display_name, active, emails_search, resource,
+       version, created_at, updated_at)
+    SELECT (x->>'tenant_id')::uuid, (x->>'id')::uuid, x->>'user_name', x->>'external_id',
+           x->>'display_name', (x->>'active')::boolean, x->>'emails_search', x->'resource', 1,
+           (x->>'at')::timestamptz, (x->>'at')::timestamptz
+    FROM input ORDER BY ord
+    ${skipConflicts ? "ON CONFLICT DO NOTHING" : ""}
+    RETURNING tenant_id, id
+  ), done AS (
+    SELECT i.x, i.ord, row_number() OVER (ORDER BY i.ord) AS rn
+    FROM input i JOIN inserted n
+      ON n.tenant_id = (i.x->>'tenant_id')::uuid AND n.id = (i.x->>'id')::uuid
+  ), ${changeLogsOfDone(withActions)}
+  SELECT i.ord FROM input i JOIN done USING (ord)`;
+
+const SQL = {
+  append: [appendLogsSql(false), appendLogsSql(true)],
+  update: [updateUsersSql(false), updateUsersSql(true)],
+  insert: [insertUsersSql(false, false), insertUsersSql(true, false)],
+  insertSkipping: [insertUsersSql(false, true), insertUsersSql(true, true)],
+} as const;
+
+function sqlFor(variants: readonly [string, string], logs: ChangeLog[]) {
+  return variants[plansActions(logs) ? 1 : 0];
+}
+
+/** Positions (0-based) of the input rows a statement wrote, from its `ord` column. */
+function writtenPositions(rows: { ord: string }[]): Set<number> {
+  return new Set(rows.map((r) => Number(r.ord) - 1));
 }
 
 /**
- * Appends a write's audit entry and its lifecycle events in one statement (one round trip on the
- * hot write path). Events keep their order: ids are drawn in `ord` order.
- */
-export async function insertAuditEntryWithEvents(
-  db: Db,
-  log: ChangeLog,
-): Promise<string> {
-  const result = await prepared(
-    db.raw<{ rows: { id: string }[] }>(
-      `WITH ${changeLogSql(false, log)} SELECT id FROM entry`,
-      changeLogBindings(log) as never[],
-    ),
-  );
-  return result.rows[0]!.id;
-}
-
-/**
- * Appends several writes' audit entries and events in one statement, in the order given (a group
- * commit's requests). Only for logs that plan and cancel no actions.
+ * Appends writes' audit entries, events and planned or cancelled actions in one statement, in the
+ * order given; returns the audit entries' ids in that order.
  */
 export async function insertChangeLogs(
   db: Db,
   logs: ChangeLog[],
-): Promise<void> {
-  if (logs.some((log) => log.actions?.length || log.cancels?.length)) {
-    throw new Error("insertChangeLogs takes logs without actions");
-  }
-  if (logs.length === 0) return;
-  const payload = logs.map((log) => {
-    const [tenant, at, actor, key, type, id, request, detail, events] =
-      changeLogBindings(log);
-    return { tenant, at, actor, key, type, id, request, detail, events };
-  });
-  await prepared(
-    db.raw(
-      `WITH input AS (
-       SELECT x, ord FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS t(x, ord)
-     ), entries AS (
-       INSERT INTO audit_entries
-         (tenant_id, occurred_at, actor_token_id, key, resource_type, resource_id, request_id, detail)
-       SELECT (x->>'tenant')::uuid, (x->>'at')::timestamptz, (x->>'actor')::uuid, x->>'key',
-              x->>'type', (x->>'id')::uuid, x->>'request', (x->>'detail')::jsonb
-       FROM input ORDER BY ord
-       RETURNING id
-     ), numbered AS (
-       SELECT id, row_number() OVER (ORDER BY id) AS ord FROM entries
-     )
-     INSERT INTO lifecycle_events
-       (tenant_id, type, resource_type, resource_id, resource_version, occurred_at,
-        actor_token_id, request_id, audit_entry_id, data)
-     SELECT (e.value->>'tenant_id')::uuid, e.value->>'type', e.value->>'resource_type',
-            (e.value->>'resource_id')::uuid, (e.value->>'resource_version')::int,
-            (e.value->>'occurred_at')::timestamptz, (e.value->>'actor_token_id')::uuid,
-            e.value->>'request_id', n.id, e.value->'data'
-     FROM input i JOIN numbered n ON n.ord = i.ord,
-          jsonb_array_elements((i.x->>'events')::jsonb) WITH ORDINALITY AS e(value, eord)
-     ORDER BY i.ord, e.eord`,
-      [JSON.stringify(payload)],
-    ),
+): Promise<string[]> {
+  if (logs.length === 0) return [];
+  const result = await db.raw<{ rows: { id: string }[] }>(
+    sqlFor(SQL.append, logs),
+    [JSON.stringify(logs.map((log) => ({ log: logPayload(log) })))],
   );
+  return result.rows.map((r) => r.id);
+}
+
+/** Appends one write's audit entry with its events and actions; returns the entry's id. */
+export async function insertAuditEntryWithEvents(
+  db: Db,
+  log: ChangeLog,
+): Promise<string> {
+  return (await insertChangeLogs(db, [log]))[0]!;
 }
 
 /**
- * Rewrites a user only if it is still at `expectedVersion`, and appends the audit entry and events
- * in the same statement: one atomic round trip. Returns false when another write got there first.
+ * Rewrites users, each only if it is still at its `expectedVersion`, with their change logs: one
+ * statement, each row all or nothing. Returns the positions of the writes that landed; the others
+ * found their user moved on (or gone), and append nothing.
+ */
+export async function updateUsersWithChangeLogs(
+  db: Db,
+  writes: { write: UserUpdate; log: ChangeLog }[],
+): Promise<Set<number>> {
+  const payload = writes.map(({ write, log }) => ({
+    ...userColumnsOf(write.resource),
+    tenant_id: write.tenantId,
+    id: write.id,
+    expected: write.expectedVersion,
+    resource: write.resource,
+    at: write.updatedAt.toISOString(),
+    log: logPayload(log),
+  }));
+  const logs = writes.map((w) => w.log);
+  const result = await db.raw<{ rows: { ord: string }[] }>(
+    sqlFor(SQL.update, logs),
+    [JSON.stringify(payload)],
+  );
+  return writtenPositions(result.rows);
+}
+
+/**
+ * Inserts users with their change logs in one statement. With `skipConflicts`, a write whose
+ * userName is taken is left out (not in the positions returned); without, a taken userName fails
+ * the statement with the database's unique violation.
+ */
+export async function insertUsersWithChangeLogs(
+  db: Db,
+  writes: { write: UserInsert; log: ChangeLog }[],
+  options: { skipConflicts: boolean },
+): Promise<Set<number>> {
+  const payload = writes.map(({ write, log }) => ({
+    ...userColumnsOf(write.resource),
+    tenant_id: write.tenantId,
+    id: write.id,
+    resource: write.resource,
+    at: write.createdAt.toISOString(),
+    log: logPayload(log),
+  }));
+  const logs = writes.map((w) => w.log);
+  const variants = options.skipConflicts ? SQL.insertSkipping : SQL.insert;
+  const result = await db.raw<{ rows: { ord: string }[] }>(
+    sqlFor(variants, logs),
+    [JSON.stringify(payload)],
+  );
+  return writtenPositions(result.rows);
+}
+
+/**
+ * Rewrites a user only if it is still at `expectedVersion`, with its audit entry, events and
+ * actions in the same statement: one atomic round trip. False when another write got there first.
  */
 export async function updateUserWithChangeLog(
   db: Db,
-  update: {
-    tenantId: string;
-    id: string;
-    expectedVersion: number;
-    resource: StoredResource;
-    updatedAt: Date;
-  },
+  update: UserUpdate,
   log: ChangeLog,
 ): Promise<boolean> {
-  const columns = userColumnsOf(update.resource);
-  const result = await prepared(
-    db.raw<{ rows: { updated: string }[] }>(
-      `WITH guard AS (
-       UPDATE users
-       SET user_name = ?, external_id = ?, display_name = ?, active = ?, emails_search = ?,
-           resource = ?::jsonb, version = version + 1, updated_at = ?::timestamptz
-       WHERE tenant_id = ? AND id = ? AND version = ?
-       RETURNING id
-     ), ${changeLogSql(true, log)}
-     SELECT count(*) AS updated FROM guard`,
-      [
-        columns.user_name,
-        columns.external_id,
-        columns.display_name,
-        columns.active,
-        columns.emails_search,
-        JSON.stringify(update.resource),
-        update.updatedAt.toISOString(),
-        update.tenantId,
-        update.id,
-        update.expectedVersion,
-        ...changeLogBindings(log),
-      ] as never[],
-    ),
-  );
-  return Number(result.rows[0]!.updated) === 1;
+  const written = await updateUsersWithChangeLogs(db, [{ write: update, log }]);
+  return written.has(0);
 }
 
 /**
- * Inserts a new user and appends its audit entry and events in one statement: one atomic round
+ * Inserts a new user with its audit entry, events and actions in one statement: one atomic round
  * trip. A taken userName fails the whole statement on the unique index.
  */
 export async function insertUserWithChangeLog(
   db: Db,
-  user: {
-    tenantId: string;
-    id: string;
-    resource: StoredResource;
-    createdAt: Date;
-  },
+  user: UserInsert,
   log: ChangeLog,
 ): Promise<void> {
-  const columns = userColumnsOf(user.resource);
-  await prepared(
-    db.raw(
-      `WITH guard AS (
-       INSERT INTO users
-         (tenant_id, id, user_name, external_id, display_name, active, emails_search, resource,
-          version, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, 1, ?::timestamptz, ?::timestamptz)
-       RETURNING id
-     ), ${changeLogSql(true, log)}
-     SELECT id FROM guard`,
-      [
-        user.tenantId,
-        user.id,
-        columns.user_name,
-        columns.external_id,
-        columns.display_name,
-        columns.active,
-        columns.emails_search,
-        JSON.stringify(user.resource),
-        user.createdAt.toISOString(),
-        user.createdAt.toISOString(),
-        ...changeLogBindings(log),
-      ] as never[],
-    ),
-  );
+  await insertUsersWithChangeLogs(db, [{ write: user, log }], {
+    skipConflicts: false,
+  });
 }

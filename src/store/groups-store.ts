@@ -1,5 +1,4 @@
 import type { Db } from "../db/open-database.ts";
-import { prepared } from "../db/prepared.ts";
 import type { StoredResource } from "../domain/stored-resource.ts";
 import { isUuid } from "./users-store.ts";
 
@@ -98,14 +97,11 @@ export async function findGroupNames(
   ids: string[],
 ): Promise<{ id: string; display_name: string }[]> {
   if (ids.length === 0) return [];
-  // One text for any number of ids, so the statement is prepared once per connection.
-  const result = await prepared(
-    db.raw<{ rows: { id: string; display_name: string }[] }>(
-      `SELECT id, display_name FROM groups
+  const result = await db.raw<{ rows: { id: string; display_name: string }[] }>(
+    `SELECT id, display_name FROM groups
        WHERE tenant_id = ? AND id = ANY (string_to_array(?, ',')::uuid[])
        ORDER BY display_name, id`,
-      [tenantId, ids.join(",")],
-    ),
+    [tenantId, ids.join(",")],
   );
   return result.rows;
 }

@@ -1,5 +1,4 @@
 import type { Db } from "../db/open-database.ts";
-import { prepared } from "../db/prepared.ts";
 
 /** A compiled SQL condition with `?` placeholders. */
 export interface SqlCondition {
@@ -73,11 +72,10 @@ export async function listResourceRows<Row>(
     : db.raw(`SELECT ${columns} FROM ? ORDER BY ${alias}.seq`, [
         page.as(alias),
       ] as never[]);
-  // Unfiltered listings (an IdP's import paging) come in a handful of shapes: each is prepared
-  // once per connection and its plan reused, where planning cost as much as running it. Filtered
-  // ones are not named: clients could make the shapes, and with them the prepared statements, grow
-  // without bound.
-  const result = await (query.where ? statement : prepared(statement));
+  // Not a named (prepared) statement: pg would keep PostgreSQL's generic plan for the life of the
+  // connection, planned while the table was small (a sequential scan) and kept as it grows. Named
+  // claims ran at 76 actions/s instead of 300 for that reason.
+  const result = await statement;
   return result.rows;
 }
 

@@ -1,5 +1,4 @@
 import type { Db } from "../db/open-database.ts";
-import { prepared } from "../db/prepared.ts";
 import { isUuid, userReadColumns, type UserRow } from "./users-store.ts";
 
 type Lookup = "id" | "userName";
@@ -80,11 +79,9 @@ export function createUserReadBatcher(db: Db) {
     pending: Pending[],
   ): Promise<void> {
     try {
-      const result = await prepared(
-        db.raw<{ rows: (UserRow & { ord: string })[] }>(batchSql(variant), [
-          pending.map((p) => p.key),
-          tenantId,
-        ] as never[]),
+      const result = await db.raw<{ rows: (UserRow & { ord: string })[] }>(
+        batchSql(variant),
+        [pending.map((p) => p.key), tenantId] as never[],
       );
       const byPosition = new Map<number, UserRow>();
       for (const { ord, ...row } of result.rows) {
