@@ -48,7 +48,11 @@ export function parentPid(pid: number): number | undefined {
   return fields ? Number(fields[2]) : undefined;
 }
 
-/** CPU ticks of a process and its direct children (cluster workers, PostgreSQL backends). */
+/**
+ * CPU ticks of a process and its direct children (cluster workers, PostgreSQL backends), including
+ * children that exited: their time moves into the root's cutime/cstime when it reaps them, so a
+ * backend that ends during a measurement no longer makes the delta negative.
+ */
 function treeTicks(rootPid: number | undefined): number {
   if (rootPid === undefined) return NaN;
   let entries: string[];
@@ -66,6 +70,9 @@ function treeTicks(rootPid: number | undefined): number {
       (Number(entry) === rootPid || Number(fields[2]) === rootPid)
     ) {
       ticks += Number(fields[12]) + Number(fields[13]); // utime + stime
+      if (Number(entry) === rootPid) {
+        ticks += Number(fields[14]) + Number(fields[15]); // cutime + cstime: reaped children
+      }
     }
   }
   return ticks;
