@@ -284,6 +284,23 @@ export async function fetchFromApp(
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/**
+ * A request body as undici's request takes it: strings and bytes as they are; anything else fetch
+ * accepts (URLSearchParams, Blob, FormData, streams) read as fetch would send it, with the content
+ * type fetch would give it when the caller set none.
+ */
+async function requestBody(
+  body: RequestInit["body"],
+  headers: Headers,
+): Promise<string | Uint8Array | undefined> {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === "string" || body instanceof Uint8Array) return body;
+  const encoded = new Response(body);
+  const type = encoded.headers.get("content-type");
+  if (type && !headers.has("content-type")) headers.set("content-type", type);
+  return new Uint8Array(await encoded.arrayBuffer());
+}
+
 /** Statuses whose Response may not have a body (the Fetch standard's null body statuses). */
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
@@ -355,8 +372,10 @@ export function createOutboundFetch(
     const headers = new Headers(init.headers);
     if (!headers.has("user-agent"))
       headers.set("user-agent", options.userAgent ?? DEFAULT_USER_AGENT);
+    // undici's request does not decode compressed bodies: never ask for them.
+    headers.delete("accept-encoding");
     let method = (init.method ?? "GET").toUpperCase();
-    let body = init.body;
+    let body = await requestBody(init.body, headers);
 
     for (let hop = 0; ; hop++) {
       assertUrlAllowed(url, options);
@@ -367,7 +386,7 @@ export function createOutboundFetch(
         answer = await undiciRequest(url, {
           method: method as never,
           headers: Object.fromEntries(headers),
-          body: body as string | Uint8Array | undefined,
+          body,
           signal,
           dispatcher,
         });

@@ -3,9 +3,9 @@ import type { ActionRecord } from "../domain/action.ts";
 import type { AppStateRow } from "../store/app-states-store.ts";
 
 /**
- * A claimed action, as the worker sees it: running, under this worker's lease, with what its run
- * needs to know, read by the claim itself: the user's state in the app and the end of the app's
- * Retry-After window if one began after the claim's own check.
+ * A claimed action, as the worker sees it: running, under this worker's lease, with the user's
+ * state in the app, read by the claim itself (the claim also skips apps inside a Retry-After
+ * window, so the run follows that check without another round trip).
  */
 export type ClaimedAction = ActionRecord & {
   state: "running";
@@ -13,8 +13,6 @@ export type ClaimedAction = ActionRecord & {
   lease_expires_at: Date;
   /** The user's state in the app when claimed (`since` as JSON text), null when it has none. */
   app_state: (Omit<AppStateRow, "since"> & { since: string }) | null;
-  /** The end of the app's Retry-After window, null when it is in none. */
-  app_blocked_until: Date | null;
 };
 
 /**
@@ -61,10 +59,7 @@ export async function claimActions(
      RETURNING actions.*,
        (SELECT to_jsonb(s) FROM app_states s
         WHERE s.tenant_id = actions.tenant_id AND s.user_id = actions.user_id
-          AND s.app_id = actions.app_id) AS app_state,
-       (SELECT t.blocked_until FROM app_throttles t
-        WHERE t.tenant_id = actions.tenant_id AND t.app_id = actions.app_id
-          AND t.blocked_until > ?::timestamptz) AS app_blocked_until`,
+          AND s.app_id = actions.app_id) AS app_state`,
     [
       now,
       now,
@@ -72,7 +67,6 @@ export async function claimActions(
       options.limit,
       options.workerId,
       new Date(options.now.getTime() + options.leaseMs).toISOString(),
-      now,
       now,
     ] as never[],
   );

@@ -81,6 +81,7 @@ export function createWorker(deps: {
   let nudged = false;
   let lastCycleAt = 0;
   let lastSweepAt = 0;
+  let lastClaimAt = 0;
   let heartbeat: NodeJS.Timeout | undefined;
   let started = false;
   let stopping: Promise<WorkerStopReport> | undefined;
@@ -110,10 +111,18 @@ export function createWorker(deps: {
   async function claimAndLaunch(): Promise<number> {
     const free = concurrency - inFlight.size;
     if (free <= 0) return 0;
-    // While runs are in flight, claim only once half the slots are free: a claim is one statement
-    // whatever it takes, and claiming slot by slot as runs finished cost a claim per action in a
-    // burst. An idle worker claims at once (the latency of a lone deactivation).
-    if (inFlight.size > 0 && free < Math.ceil(concurrency / 2)) return 0;
+    // While runs are in flight, claim only once half the slots are free, or a poll interval after
+    // the last claim: a claim is one statement whatever it takes, and claiming slot by slot as runs
+    // finished cost a claim per action in a burst. Slow runs hold the free slots back for at most
+    // that interval. An idle worker claims at once (the latency of a lone deactivation).
+    if (
+      inFlight.size > 0 &&
+      free < Math.ceil(concurrency / 2) &&
+      Date.now() - lastClaimAt < pollMs
+    ) {
+      return 0;
+    }
+    lastClaimAt = Date.now();
     const claimed = await claimActions(db, {
       workerId: id,
       now: clock.now(),

@@ -135,7 +135,6 @@ export function createActionExecutor(deps: {
     };
     // Read by the claim, just before this run.
     const state = action.app_state ?? undefined;
-    const sharedWindow = action.app_blocked_until ?? undefined;
     if (action.condition && !action.job) {
       const reason = unmetCondition(
         action.condition as unknown as StepCondition,
@@ -151,7 +150,12 @@ export function createActionExecutor(deps: {
         };
       }
     }
-    const waitUntil = retryAfterOf(action, sharedWindow);
+    // Windows other processes recorded were checked by the claim; this process's own is checked
+    // here, since it may have learnt of one while this action was being claimed.
+    const waitUntil = deps.appConnectors.blockedUntil(
+      action.tenant_id,
+      action.app_id,
+    );
     if (waitUntil) {
       return {
         outcome: { state: "pending", runAt: waitUntil, countAttempt: false },
@@ -254,24 +258,6 @@ export function createActionExecutor(deps: {
         ...(result.ref ? { ref: result.ref } : {}),
       },
     };
-  }
-
-  /**
-   * The end of the app's Retry-After window: this process's own, or one another process learnt of
-   * by the time this action was claimed (the claim reads it with the app state).
-   */
-  function retryAfterOf(
-    action: ClaimedAction,
-    shared: Date | undefined,
-  ): Date | undefined {
-    const local = deps.appConnectors.blockedUntil(
-      action.tenant_id,
-      action.app_id,
-    );
-    if (local) return local;
-    if (shared)
-      deps.appConnectors.block(action.tenant_id, action.app_id, shared);
-    return shared;
   }
 
   function failureDecision(

@@ -64,9 +64,11 @@ function plansActions(logs: ChangeLog[]): boolean {
 // order (ids are drawn in that order): each write's audit entry, then its lifecycle events linked
 // to the entry. With `withActions`, also each write's planned actions (x.log.actions, linked to
 // their event by its index among the write's events) and cancels (x.log.cancels), each with an
-// audit entry of its own, after the write's entry. Data-modifying CTEs share one snapshot, so a
-// cancel never sees actions planned in the same statement; cancels only touch the write's own
-// user, and a statement writes a user at most once.
+// audit entry of its own; those entries follow all the writes' entries, in input order.
+// Data-modifying CTEs share one snapshot, so a cancel never sees actions planned in the same
+// statement: callers never put a cancel after a write that planned actions in one statement
+// (insertChangeLogs splits there; a batch of user writes writes each user once, and a user's
+// cancels only touch that user).
 function changeLogsOfDone(withActions: boolean): string {
   const logs = `
   entries AS (
@@ -221,13 +223,32 @@ function writtenPositions(rows: { ord: string }[]): Set<number> {
 }
 
 /**
- * Appends writes' audit entries, events and planned or cancelled actions in one statement, in the
- * order given; returns the audit entries' ids in that order.
+ * Appends writes' audit entries, events and planned or cancelled actions, in the order given, in
+ * one statement (more only where a cancel follows planned actions); returns the audit entries' ids
+ * in that order.
  */
 export async function insertChangeLogs(
   db: Db,
   logs: ChangeLog[],
 ): Promise<string[]> {
+  // A cancel must see the actions the writes before it planned (a membership added, then removed,
+  // in one batch): those writes go in a statement of their own first.
+  const ids: string[] = [];
+  let start = 0;
+  for (let i = 1; i <= logs.length; i++) {
+    const split =
+      i === logs.length ||
+      (Boolean(logs[i]!.cancels?.length) &&
+        logs.slice(start, i).some((log) => log.actions?.length));
+    if (!split) continue;
+    ids.push(...(await appendChangeLogs(db, logs.slice(start, i))));
+    start = i;
+  }
+  return ids;
+}
+
+/** appendLogsSql for logs none of which cancels what an earlier one planned. */
+async function appendChangeLogs(db: Db, logs: ChangeLog[]): Promise<string[]> {
   if (logs.length === 0) return [];
   const result = await db.raw<{ rows: { id: string }[] }>(
     sqlFor(SQL.append, logs),

@@ -330,6 +330,66 @@ describe("outbound http", () => {
     });
   });
 
+  describe("requests and responses", () => {
+    it("sends a form body as fetch would and reads the answer as a standard Response", async () => {
+      const received: { type?: string; body: string }[] = [];
+      const app = await startServer((req, res) => {
+        let body = "";
+        req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        req.on("end", () => {
+          received.push({ type: req.headers["content-type"], body });
+          res.setHeader("set-cookie", ["a=1", "b=2"]);
+          res.setHeader("content-type", "application/json");
+          res.end('{"ok":true}');
+        });
+      });
+      try {
+        const f = outbound({ allowedHosts: ["127.0.0.1"] });
+        const res = await f(`http://127.0.0.1:${app.port}/token`, {
+          method: "POST",
+          body: new URLSearchParams({ grant_type: "client_credentials" }),
+        });
+        assert.deepEqual(received, [
+          {
+            type: "application/x-www-form-urlencoded;charset=UTF-8",
+            body: "grant_type=client_credentials",
+          },
+        ]);
+        assert.equal(res.status, 200);
+        assert.equal(res.ok, true);
+        assert.deepEqual(await res.json(), { ok: true });
+        assert.equal(res.headers.get("set-cookie"), "a=1, b=2");
+      } finally {
+        await app.close();
+      }
+    });
+
+    it("never asks for a compressed answer, whatever the caller's headers say", async () => {
+      const f = outbound({ allowedHosts: ["127.0.0.1"] });
+      const res = await f(`http://127.0.0.1:${server.port}/`, {
+        headers: { "accept-encoding": "gzip, br" },
+      });
+      assert.equal(await res.text(), "ok");
+      assert.equal(server.seen[0]?.["accept-encoding"], undefined);
+    });
+
+    it("gives 204 answers no body", async () => {
+      const app = await startServer((_req, res) => {
+        res.statusCode = 204;
+        res.end();
+      });
+      try {
+        const res = await outbound({ allowedHosts: ["127.0.0.1"] })(
+          `http://127.0.0.1:${app.port}/`,
+        );
+        assert.equal(res.status, 204);
+        assert.equal(res.body, null);
+      } finally {
+        await app.close();
+      }
+    });
+  });
+
   describe("retryAfterMs", () => {
     const now = new Date("2026-03-01T09:00:00.000Z");
     it("reads delay-seconds and HTTP-dates", () => {

@@ -372,4 +372,78 @@ describe("SCIM Groups", () => {
       .set(tenant.auth);
     assert.equal(after.headers.etag, `W/"${startVersion + 12}"`);
   });
+
+  it("cancels, in one batch of membership PATCHes, the action an earlier PATCH of the batch planned", async () => {
+    await ctx.services.policies.apply(
+      tenant.id,
+      {
+        apps: [{ id: "wiki", connector: "log" }],
+        rules: [
+          {
+            id: "joined",
+            on: "group.member_added",
+            when: 'displayName eq "Editors"',
+            do: [{ app: "wiki", action: "provision", after: "1h" }],
+          },
+          {
+            id: "left",
+            on: "group.member_removed",
+            when: 'displayName eq "Editors"',
+            cancel: [{ app: "wiki" }],
+            do: [{ app: "wiki", action: "remove" }],
+          },
+        ],
+      },
+      { source: "api" },
+    );
+    const group = await createGroup("Editors");
+    const [user, other] = await Promise.all([
+      createUser("editor@example.com"),
+      createUser("other@example.com"),
+    ]);
+    const token = await ctx
+      .knex("tokens")
+      .where({ tenant_id: tenant.id })
+      .first();
+    const patch = (requestId: string, Operations: unknown[]) => {
+      const body = { schemas: [PATCH], Operations };
+      return ctx.services.groups.patchGroup(
+        {
+          principal: {
+            tenantId: tenant.id,
+            tenantName: tenant.name,
+            tokenId: token.id as string,
+            scopes: ["scim:write"],
+          },
+          requestId,
+          method: "PATCH",
+          path: `/Groups/${group}`,
+          body,
+        },
+        group,
+        body,
+      );
+    };
+    // The IdP adds the user and takes them out again; the first PATCH runs alone, the rest batch.
+    await Promise.all([
+      patch("add-other", [
+        { op: "add", path: "members", value: [{ value: other }] },
+      ]),
+      patch("add", [{ op: "add", path: "members", value: [{ value: user }] }]),
+      patch("remove", [{ op: "remove", path: `members[value eq "${user}"]` }]),
+    ]);
+    const actions = await ctx
+      .knex("actions")
+      .where({ tenant_id: tenant.id, user_id: user })
+      .orderBy("id")
+      .select("kind", "state");
+    assert.deepEqual(
+      actions.map((a) => [a.kind, a.state]),
+      [
+        ["provision", "cancelled"],
+        ["remove", "pending"],
+      ],
+      "the deferred provision planned by the add is cancelled by the remove",
+    );
+  });
 });

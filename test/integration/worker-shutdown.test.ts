@@ -120,4 +120,61 @@ describe("stopping the worker", () => {
     assert.equal(done?.state, "succeeded");
     assert.equal(done?.attempts, 1);
   });
+
+  it("still runs new work while slow runs hold more than half of its slots", async () => {
+    const users: string[] = Array.from({ length: 4 }, () => randomUUID());
+    const queue = (userId: string) =>
+      insertAction(ctx.knex, {
+        tenantId: tenant.id,
+        userId,
+        app: "slow-app",
+        kind: "suspend",
+        state: "pending",
+        runAt: ctx.clock.now().toISOString(),
+      });
+    for (const userId of users.slice(0, 3)) await queue(userId);
+    const release = deferred();
+    const started = new Set<string>();
+    const fourthStarted = deferred();
+    const worker = createWorker({
+      db: ctx.knex,
+      clock: ctx.clock,
+      logger,
+      concurrency: 4,
+      pollMs: 100,
+      handle: async (action, workerId) => {
+        if (!users.includes(action.user_id)) return;
+        started.add(action.user_id);
+        if (action.user_id === users[3]) fourthStarted.resolve();
+        else await release.promise;
+        await finishRun(
+          ctx.knex,
+          { id: action.id, workerId, now: ctx.clock.now() },
+          { state: "succeeded", result: {} },
+        );
+      },
+    });
+    worker.start();
+    try {
+      while (started.size < 3) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // Three of four slots are held: fewer than half are free, yet the new action runs.
+      await queue(users[3]!);
+      worker.nudge();
+      const timedOut = Symbol("timed out");
+      const outcome = await Promise.race([
+        fourthStarted.promise,
+        new Promise((resolve) => setTimeout(() => resolve(timedOut), 5_000)),
+      ]);
+      assert.notEqual(
+        outcome,
+        timedOut,
+        "the fourth action waited for the held runs",
+      );
+    } finally {
+      release.resolve();
+      await worker.stop({ graceMs: 10_000 });
+    }
+  });
 });
