@@ -34,10 +34,9 @@ describe("stopping the worker", () => {
   });
   after(() => ctx.close());
 
-  /** Queues one due action and starts a worker whose runs wait for `release` before recording. */
-  async function startHeldRun() {
-    const userId = randomUUID();
-    await insertAction(ctx.knex, {
+  /** Queues a suspend of the user in slow-app, due now. */
+  function queueDue(userId: string) {
+    return insertAction(ctx.knex, {
       tenantId: tenant.id,
       userId,
       app: "slow-app",
@@ -45,6 +44,12 @@ describe("stopping the worker", () => {
       state: "pending",
       runAt: ctx.clock.now().toISOString(),
     });
+  }
+
+  /** Queues one due action and starts a worker whose runs wait for `release` before recording. */
+  async function startHeldRun() {
+    const userId = randomUUID();
+    await queueDue(userId);
     const started = deferred<ClaimedAction>();
     const release = deferred();
     const recorded = deferred<boolean>();
@@ -123,16 +128,7 @@ describe("stopping the worker", () => {
 
   it("still runs new work while slow runs hold more than half of its slots", async () => {
     const users: string[] = Array.from({ length: 4 }, () => randomUUID());
-    const queue = (userId: string) =>
-      insertAction(ctx.knex, {
-        tenantId: tenant.id,
-        userId,
-        app: "slow-app",
-        kind: "suspend",
-        state: "pending",
-        runAt: ctx.clock.now().toISOString(),
-      });
-    for (const userId of users.slice(0, 3)) await queue(userId);
+    for (const userId of users.slice(0, 3)) await queueDue(userId);
     const release = deferred();
     const started = new Set<string>();
     const fourthStarted = deferred();
@@ -160,7 +156,7 @@ describe("stopping the worker", () => {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       // Three of four slots are held: fewer than half are free, yet the new action runs.
-      await queue(users[3]!);
+      await queueDue(users[3]!);
       worker.nudge();
       const timedOut = Symbol("timed out");
       const outcome = await Promise.race([
